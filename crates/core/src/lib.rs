@@ -1,0 +1,29 @@
+#![doc = include_str!("../README.md")]
+
+mod asset;
+mod bar;
+mod code;
+mod deal;
+mod error;
+mod ids;
+pub mod position;
+mod quote;
+mod store;
+pub mod validate;
+
+pub use asset::{AssetRow, DateRange};
+pub use bar::{Adjust, Bar, BarKey, BarOverview, BarSeries, BarWriteMode, Period, TimeRange, upsert_bars};
+pub use code::{Code, Market};
+pub use deal::{
+    AggregateBy, AggregateQuery, Deal, DealAggregate, DealKind, DealQuery, DealScope, MAX_PAGE_SIZE, Page,
+    RecordOutcome, Side, aggregate, page_of, period_label, sort_deals,
+};
+pub use error::{BoxError, Error, Result};
+pub use ids::{AccountCode, BookId, BookName};
+pub use position::{ExtremeChange, PositionEntry, PositionSnapshot, PriceTick, ReconcileReport, validate_ticks};
+pub use quote::{DEFAULT_QUOTE_TTL, Quote};
+pub use store::{AssetStore, BackendHealth, BarStore, DealStore, HealthCheck, PositionStore, QuoteStore, Stores};
+
+/// Re-exported so backends and callers agree on one version.
+pub use async_trait::async_trait;
+pub use chrono;

@@ -1,0 +1,159 @@
+//! Validation helpers shared by every boundary: prices, volumes, dates.
+
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+
+use crate::error::{Error, Result};
+
+/// Checks that a price is a finite, non-negative number.
+pub fn price(field: &str, v: f64) -> Result<f64> {
+    if !v.is_finite() {
+        return Err(Error::invalid(field, v, "must be a finite number"));
+    }
+    if v < 0.0 {
+        return Err(Error::invalid(field, v, "must not be negative"));
+    }
+    Ok(v)
+}
+
+/// Checks that an amount is finite (it may be negative for fees or refunds).
+pub fn finite(field: &str, v: f64) -> Result<f64> {
+    if !v.is_finite() {
+        return Err(Error::invalid(field, v, "must be a finite number"));
+    }
+    Ok(v)
+}
+
+/// Rounds to three decimals the way SilverQuant's `round(x, 3)` does
+/// (correctly rounded from the exact binary value).
+pub fn round3(v: f64) -> f64 {
+    if !v.is_finite() {
+        return v;
+    }
+    let s = format!("{v:.3}");
+    s.parse().unwrap_or(v)
+}
+
+/// Parses a non-negative integer volume; floats with no fractional part
+/// (`800.0`, as pandas writes them) are accepted, overflow is an error.
+pub fn volume(field: &str, s: &str) -> Result<u64> {
+    let t = s.trim();
+    if let Ok(v) = t.parse::<u64>() {
+        return Ok(v);
+    }
+    if t.starts_with('-') {
+        return Err(Error::invalid(field, s, "must not be negative"));
+    }
+    if t.bytes().all(|b| b.is_ascii_digit()) && !t.is_empty() {
+        return Err(Error::invalid(field, s, "does not fit in 64 bits"));
+    }
+    match t.parse::<f64>() {
+        Ok(f) if f.is_finite() && f >= 0.0 && f.fract() == 0.0 && f < 1.8e19 => Ok(f as u64),
+        Ok(f) if f.is_finite() && f >= 1.8e19 => Err(Error::invalid(field, s, "does not fit in 64 bits")),
+        Ok(f) if f < 0.0 => Err(Error::invalid(field, s, "must not be negative")),
+        _ => Err(Error::invalid(field, s, "expected a whole number")),
+    }
+}
+
+/// Parses a number field.
+pub fn number(field: &str, s: &str) -> Result<f64> {
+    s.trim().parse::<f64>().map_err(|_| Error::invalid(field, s, "expected a number"))
+}
+
+/// Parses a date in `YYYY-MM-DD` or `YYYYMMDD`; impossible dates are errors.
+pub fn date(field: &str, s: &str) -> Result<NaiveDate> {
+    let t = s.trim();
+    let parsed = if t.len() == 8 && t.bytes().all(|b| b.is_ascii_digit()) {
+        NaiveDate::parse_from_str(t, "%Y%m%d")
+    } else {
+        NaiveDate::parse_from_str(t, "%Y-%m-%d")
+    };
+    let d = parsed.map_err(|_| Error::invalid(field, s, "expected a real date as YYYY-MM-DD or YYYYMMDD"))?;
+    check_year(field, s, d)
+}
+
+/// Parses `HH:MM:SS`.
+pub fn time(field: &str, s: &str) -> Result<NaiveTime> {
+    NaiveTime::parse_from_str(s.trim(), "%H:%M:%S")
+        .map_err(|_| Error::invalid(field, s, "expected a real time as HH:MM:SS"))
+}
+
+/// Parses `YYYY-MM-DD HH:MM:SS`, `YYYY-MM-DDTHH:MM:SS` or a date alone (midnight).
+pub fn datetime(field: &str, s: &str) -> Result<NaiveDateTime> {
+    let t = s.trim();
+    for fmt in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y%m%d%H%M%S", "%Y-%m-%d %H:%M"] {
+        if let Ok(dt) = NaiveDateTime::parse_from_str(t, fmt) {
+            check_year(field, s, dt.date())?;
+            return Ok(dt);
+        }
+    }
+    date(field, s).map(|d| d.and_time(NaiveTime::MIN))
+}
+
+/// `from` must not be after `to` (either may be open).
+pub fn ordered<T: PartialOrd + std::fmt::Display>(from: Option<T>, to: Option<T>) -> Result<()> {
+    if let (Some(f), Some(t)) = (from, to)
+        && f > t
+    {
+        let reason = format!("is after to {t}");
+        return Err(Error::invalid("from", f, reason));
+    }
+    Ok(())
+}
+
+/// Dates outside 1990 (the first A-share trading year) to 2200 are typos.
+pub fn check_year(field: &str, s: &str, d: NaiveDate) -> Result<NaiveDate> {
+    use chrono::Datelike;
+    if !(1990..=2200).contains(&d.year()) {
+        return Err(Error::invalid(field, s, "year must be between 1990 and 2200"));
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prices() {
+        assert!(price("price", 11.23).is_ok());
+        assert!(price("price", 0.0).is_ok());
+        for v in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.01] {
+            let e = price("price", v).unwrap_err();
+            assert!(e.to_string().starts_with("invalid price"), "{e}");
+        }
+    }
+
+    #[test]
+    fn rounding_matches_python() {
+        // Values checked against CPython 3.11's round(x, 3): 10.0005 is
+        // 10.00050000000000061107 in binary, so it rounds up.
+        assert_eq!(round3(10.0005), 10.001);
+        assert_eq!(round3(11.2345), 11.235);
+        assert_eq!(round3(11.23), 11.23);
+        assert_eq!(round3(2.675), 2.675);
+        assert_eq!(round3(1.00049999), 1.0);
+        assert_eq!(round3(1.0005001), 1.001);
+    }
+
+    #[test]
+    fn volumes() {
+        assert_eq!(volume("volume", "800").unwrap(), 800);
+        assert_eq!(volume("volume", "800.0").unwrap(), 800);
+        assert!(volume("volume", "-1").is_err());
+        assert!(volume("volume", "99999999999999999999999").unwrap_err().to_string().contains("64 bits"));
+        assert!(volume("volume", "1.5").is_err());
+        assert!(volume("volume", "abc").is_err());
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(date("date", "2025-10-10").unwrap().to_string(), "2025-10-10");
+        assert_eq!(date("date", "20251010").unwrap().to_string(), "2025-10-10");
+        for s in ["2025-02-30", "2025-13-01", "20250230", "1899-01-01", "2025/10/10", ""] {
+            let e = date("date", s).unwrap_err();
+            assert!(e.to_string().starts_with("invalid date"), "{e}");
+        }
+        assert!(datetime("time", "2025-10-10 14:50:03").is_ok());
+        assert!(datetime("time", "2025-10-10 25:50:03").is_err());
+    }
+}

@@ -1,0 +1,192 @@
+//! The file backend's own bar storage: one binary file per series,
+//! `<root>/_bars/<period>/<adjust>/<code>.bin`, fixed 56-byte little-endian
+//! records behind a 64-byte header carrying the count, the first and last
+//! time (so `overview` reads headers only) and an xxh3 checksum of the
+//! records (so a torn or corrupted file is an error, never wrong bars).
+//!
+//! Why not CSV: parsing 2.75M bars of text costs seconds; copying fixed
+//! records out of the page cache costs tens of milliseconds. Why not Arrow
+//! IPC or Parquet: a heavy dependency for a seven-column fixed record that
+//! this module encodes and checks in a hundred lines.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, NaiveDateTime};
+use sqdata_core::{Adjust, Bar, BarKey, Code, Error, Period, Result};
+
+const MAGIC: &[u8; 8] = b"SQDBAR01";
+const HEADER_LEN: usize = 64;
+const RECORD_LEN: usize = 56;
+
+/// Where a series lives under the bar root.
+pub(crate) fn series_path(root: &Path, key: &BarKey) -> PathBuf {
+    root.join(key.period.as_str()).join(key.adjust.as_str()).join(format!("{}.bin", key.code))
+}
+
+fn to_secs(t: NaiveDateTime) -> i64 {
+    t.and_utc().timestamp()
+}
+
+fn from_secs(path: &Path, s: i64) -> Result<NaiveDateTime> {
+    DateTime::from_timestamp(s, 0)
+        .map(|d| d.naive_utc())
+        .ok_or_else(|| Error::corrupt(path.display().to_string(), format!("bad bar time {s}")))
+}
+
+/// Header facts of a series file.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Header {
+    pub(crate) count: u64,
+    pub(crate) first: i64,
+    pub(crate) last: i64,
+    checksum: u64,
+}
+
+/// Encodes a series (bars sorted, validated).
+pub(crate) fn encode(bars: &[Bar]) -> Vec<u8> {
+    let mut out = vec![0u8; HEADER_LEN + bars.len() * RECORD_LEN];
+    for (i, b) in bars.iter().enumerate() {
+        let r = &mut out[HEADER_LEN + i * RECORD_LEN..HEADER_LEN + (i + 1) * RECORD_LEN];
+        r[0..8].copy_from_slice(&to_secs(b.datetime).to_le_bytes());
+        r[8..16].copy_from_slice(&b.open.to_le_bytes());
+        r[16..24].copy_from_slice(&b.high.to_le_bytes());
+        r[24..32].copy_from_slice(&b.low.to_le_bytes());
+        r[32..40].copy_from_slice(&b.close.to_le_bytes());
+        r[40..48].copy_from_slice(&b.volume.to_le_bytes());
+        r[48..56].copy_from_slice(&b.amount.to_le_bytes());
+    }
+    let checksum = xxhash_rust::xxh3::xxh3_64(&out[HEADER_LEN..]);
+    let h = &mut out[..HEADER_LEN];
+    h[0..8].copy_from_slice(MAGIC);
+    h[8..12].copy_from_slice(&(RECORD_LEN as u32).to_le_bytes());
+    h[16..24].copy_from_slice(&(bars.len() as u64).to_le_bytes());
+    h[24..32].copy_from_slice(&bars.first().map(|b| to_secs(b.datetime)).unwrap_or(0).to_le_bytes());
+    h[32..40].copy_from_slice(&bars.last().map(|b| to_secs(b.datetime)).unwrap_or(0).to_le_bytes());
+    h[40..48].copy_from_slice(&checksum.to_le_bytes());
+    out
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(a)
+}
+
+fn f64_at(b: &[u8], at: usize) -> f64 {
+    f64::from_bits(u64_at(b, at))
+}
+
+fn parse_header(path: &Path, h: &[u8]) -> Result<Header> {
+    if h.len() < HEADER_LEN || &h[0..8] != MAGIC {
+        return Err(Error::corrupt(path.display().to_string(), "not a sqdata bar file (bad magic)"));
+    }
+    let rec = u32::from_le_bytes([h[8], h[9], h[10], h[11]]) as usize;
+    if rec != RECORD_LEN {
+        return Err(Error::corrupt(path.display().to_string(), format!("unknown record size {rec}")));
+    }
+    Ok(Header {
+        count: u64_at(h, 16),
+        first: u64_at(h, 24) as i64,
+        last: u64_at(h, 32) as i64,
+        checksum: u64_at(h, 40),
+    })
+}
+
+/// Reads only the header (for overview).
+pub(crate) fn read_header(path: &Path) -> Result<Header> {
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut h = [0u8; HEADER_LEN];
+    f.read_exact(&mut h).map_err(|e| Error::corrupt(path.display().to_string(), format!("truncated header: {e}")))?;
+    parse_header(path, &h)
+}
+
+/// Decodes a whole file, checking length and checksum.
+pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<Vec<Bar>> {
+    let h = parse_header(path, bytes)?;
+    let want = HEADER_LEN as u64 + h.count * RECORD_LEN as u64;
+    if bytes.len() as u64 != want {
+        return Err(Error::corrupt(
+            path.display().to_string(),
+            format!("{} bytes, expected {want} for {} bars (truncated?)", bytes.len(), h.count),
+        ));
+    }
+    let body = &bytes[HEADER_LEN..];
+    if xxhash_rust::xxh3::xxh3_64(body) != h.checksum {
+        return Err(Error::corrupt(path.display().to_string(), "checksum mismatch"));
+    }
+    let mut out = Vec::with_capacity(h.count as usize);
+    for r in body.chunks_exact(RECORD_LEN) {
+        out.push(Bar {
+            datetime: from_secs(path, u64_at(r, 0) as i64)?,
+            open: f64_at(r, 8),
+            high: f64_at(r, 16),
+            low: f64_at(r, 24),
+            close: f64_at(r, 32),
+            volume: u64_at(r, 40),
+            amount: f64_at(r, 48),
+        });
+    }
+    Ok(out)
+}
+
+/// Every series file under the bar root, with its key.
+pub(crate) fn list_series(root: &Path) -> Result<Vec<(BarKey, PathBuf)>> {
+    let mut out = Vec::new();
+    for period in Period::ALL {
+        for adjust in Adjust::ALL {
+            let dir = root.join(period.as_str()).join(adjust.as_str());
+            let rd = match std::fs::read_dir(&dir) {
+                Ok(rd) => rd,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io(&dir, e)),
+            };
+            for entry in rd {
+                let entry = entry.map_err(|e| Error::io(&dir, e))?;
+                let name = entry.file_name();
+                let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".bin")) else { continue };
+                let Ok(code) = Code::parse(stem) else { continue };
+                out.push((BarKey::new(code, period, adjust), entry.path()));
+            }
+        }
+    }
+    out.sort_by_key(|a| a.0);
+    Ok(out)
+}
+
+/// The header's first/last as times.
+pub(crate) fn header_times(path: &Path, h: &Header) -> Result<(NaiveDateTime, NaiveDateTime)> {
+    Ok((from_secs(path, h.first)?, from_secs(path, h.last)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    fn bar(d: u32, c: f64) -> Bar {
+        Bar {
+            datetime: NaiveDate::from_ymd_opt(2025, 1, d).unwrap().and_hms_opt(0, 0, 0).unwrap(),
+            open: c,
+            high: c + 1.0,
+            low: c - 1.0,
+            close: c,
+            volume: 100,
+            amount: 1e6,
+        }
+    }
+
+    #[test]
+    fn roundtrip_and_corruption_detected() {
+        let bars = vec![bar(2, 10.0), bar(3, 11.5)];
+        let enc = encode(&bars);
+        let p = Path::new("/x/000001.SZ.bin");
+        assert_eq!(decode(p, &enc).unwrap(), bars);
+        let mut flipped = enc.clone();
+        flipped[HEADER_LEN + 9] ^= 1;
+        assert!(decode(p, &flipped).unwrap_err().to_string().contains("checksum"));
+        let e = decode(p, &enc[..enc.len() - 3]).unwrap_err().to_string();
+        assert!(e.contains("truncated") && e.contains("/x/000001.SZ.bin"), "{e}");
+        assert!(decode(p, &encode(&[])).unwrap().is_empty());
+    }
+}

@@ -1,0 +1,203 @@
+#![doc = include_str!("../README.md")]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use sqdata_core::{AssetStore, BarStore, BookId, Code, DealStore, Market, PositionStore, QuoteStore};
+
+pub mod assets;
+pub mod bars;
+pub mod deals;
+mod memory;
+pub mod positions;
+pub mod quotes;
+
+pub use memory::MemoryStore;
+
+/// What a backend under test provides. Domains it does not hold are `None`;
+/// the macro only generates the domains it is told to.
+#[derive(Default)]
+pub struct Fixture {
+    /// Position store.
+    pub positions: Option<Arc<dyn PositionStore>>,
+    /// Quote store.
+    pub quotes: Option<Arc<dyn QuoteStore>>,
+    /// Deal store.
+    pub deals: Option<Arc<dyn DealStore>>,
+    /// Asset store.
+    pub assets: Option<Arc<dyn AssetStore>>,
+    /// Bar store.
+    pub bars: Option<Arc<dyn BarStore>>,
+    /// The quote lifetime the backend was configured with (keep it short).
+    pub quote_ttl: Duration,
+    /// Anything that must live as long as the test (a temp dir, a namespace
+    /// that drops its keys).
+    pub guard: Option<Box<dyn std::any::Any + Send>>,
+}
+
+impl std::fmt::Debug for Fixture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fixture").field("quote_ttl", &self.quote_ttl).finish_non_exhaustive()
+    }
+}
+
+impl Fixture {
+    /// Every domain from one store.
+    pub fn all<S>(s: Arc<S>, quote_ttl: Duration) -> Fixture
+    where
+        S: PositionStore + QuoteStore + DealStore + AssetStore + BarStore + 'static,
+    {
+        Fixture {
+            positions: Some(s.clone()),
+            quotes: Some(s.clone()),
+            deals: Some(s.clone()),
+            assets: Some(s.clone()),
+            bars: Some(s),
+            quote_ttl,
+            guard: None,
+        }
+    }
+}
+
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// A random number (no RNG dependency: std's randomly seeded hasher).
+pub fn random_u64() -> u64 {
+    use std::hash::BuildHasher;
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    std::collections::hash_map::RandomState::new().hash_one((
+        t,
+        SEQ.fetch_add(1, Ordering::Relaxed),
+        std::process::id(),
+    ))
+}
+
+/// A fresh book in a fresh account, so tests never see each other's state.
+pub fn fresh_book() -> BookId {
+    let r = random_u64();
+    BookId::new(format!("t{:08x}", r as u32), format!("conf_{:08x}", (r >> 32) as u32)).unwrap()
+}
+
+/// A second book in the same account.
+pub fn sibling_book(b: &BookId) -> BookId {
+    BookId::new(b.account.as_str(), format!("{}_sib", b.book)).unwrap()
+}
+
+/// `n` distinct random codes (random digits, so concurrent tests on a shared
+/// server do not collide on bar series).
+pub fn fresh_codes(n: usize) -> Vec<Code> {
+    let mut out: Vec<Code> = Vec::with_capacity(n);
+    while out.len() < n {
+        let r = random_u64();
+        let market = [Market::SH, Market::SZ, Market::BJ][(r % 3) as usize];
+        let c = Code::new(&format!("{:06}", (r >> 8) % 1_000_000), market).unwrap();
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Parses a known-good code.
+pub fn code(s: &str) -> Code {
+    Code::parse(s).unwrap()
+}
+
+/// Generates the conformance suite for a backend: one `#[tokio::test]` per
+/// case of each listed domain. `$factory` is an `async fn() -> Fixture`.
+///
+/// ```ignore
+/// sqdata_testkit::conformance!(crate_factory; positions, quotes, deals, assets, bars);
+/// ```
+#[macro_export]
+macro_rules! conformance {
+    ($factory:path; $($domain:ident),+ $(,)?) => {
+        $( $crate::__conformance_domain!($factory, $domain); )+
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_domain {
+    ($f:path, positions) => {
+        $crate::__cases!(
+            $f,
+            positions,
+            [
+                snapshot_of_unknown_book_is_empty,
+                new_held_sets_zero_and_keeps_prices,
+                mark_sold_drops_price_keys,
+                reconcile_adds_and_drops,
+                inc_held_days_is_idempotent_per_day_and_skips_sold,
+                update_extremes_rounds_and_only_widens,
+                update_extremes_skips_codes_not_held,
+                update_extremes_with_eight_concurrent_writers_loses_nothing,
+                mixed_concurrent_writers_keep_every_write,
+                held_days_batch,
+                books_are_isolated,
+                bad_input_is_rejected_without_changing_state,
+                replace_delete_and_list_books,
+            ]
+        );
+    };
+    ($f:path, quotes) => {
+        $crate::__cases!($f, quotes, [put_get_roundtrip, quotes_expire_after_ttl, bad_quotes_are_rejected]);
+    };
+    ($f:path, deals) => {
+        $crate::__cases!(
+            $f,
+            deals,
+            [
+                record_and_query_roundtrip_with_unicode,
+                same_id_is_recorded_once,
+                paging_boundaries,
+                date_filter_boundaries,
+                code_and_kind_filters,
+                account_scope_spans_books_and_isolates_accounts,
+                aggregate_by_day_and_month,
+                bad_batch_stores_nothing,
+                bad_queries_are_rejected,
+                delete_book_removes_only_that_book,
+            ]
+        );
+    };
+    ($f:path, assets) => {
+        $crate::__cases!($f, assets, [upsert_replaces_the_same_date, range_and_isolation, bad_assets_are_rejected]);
+    };
+    ($f:path, bars) => {
+        $crate::__cases!(
+            $f,
+            bars,
+            [
+                save_and_load_550_daily_bars,
+                saving_again_replaces_the_series,
+                upsert_merges_by_time,
+                batch_load_keeps_order_and_reports_empty,
+                overview_counts,
+                delete_range,
+                minute_bars_roundtrip,
+                bad_series_are_rejected_without_change,
+            ]
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __cases {
+    ($f:path, $domain:ident, [$($case:ident),+ $(,)?]) => {
+        mod $domain {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let fx: $crate::Fixture = $f().await;
+                    $crate::$domain::$case(&fx).await;
+                    drop(fx);
+                }
+            )+
+        }
+    };
+}
