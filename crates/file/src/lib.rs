@@ -15,5 +15,5 @@ pub use config::FileConfig;
 pub use deals::DealEncoding;
 pub use fsio::Durability;
 pub use pyjson::{dumps as python_json_dumps, float_repr as python_float_repr};
-pub use silverquant::{LegacyPositions, read_legacy_held_days};
+pub use silverquant::{LegacyPositions, orphan_prices, read_legacy_held_days};
 pub use store::FileStore;

@@ -1,0 +1,87 @@
+//! `sqdata`: the command line of sqdata.
+
+mod cmd;
+mod out;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::out::Format;
+
+/// sqdata — the data module of SilverQuant.
+#[derive(Debug, Parser)]
+#[command(name = "sqdata", version, about, long_about = None)]
+struct Cli {
+    /// Configuration file (default: ./sqdata.toml if it exists).
+    #[arg(long, global = true, env = "SQDATA_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data folder of the file backend (overrides file.root).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Output format of read commands.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write a default sqdata.toml and create the data folder.
+    Init(cmd::init::Args),
+    /// Import a SilverQuant cache folder.
+    #[command(subcommand)]
+    Import(cmd::silverquant::Import),
+    /// Export a book as a SilverQuant cache folder.
+    #[command(subcommand)]
+    Export(cmd::silverquant::Export),
+    /// Hot position state of a book.
+    #[command(subcommand)]
+    Positions(cmd::positions::Positions),
+    /// Order and deal records.
+    #[command(subcommand)]
+    Deals(cmd::deals::Deals),
+    /// The equity curve.
+    #[command(subcommand)]
+    Assets(cmd::assets::Assets),
+    /// K-line history.
+    #[command(subcommand)]
+    Bars(cmd::bars::Bars),
+    /// A simulated trading day on a fresh book, then the resulting state.
+    Demo(cmd::demo::Args),
+    /// Liveness and latency of every configured backend.
+    Health,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let format = cli.format;
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("sqdata: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => out::report_error(format, &e),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let ctx = cmd::Ctx { config_path: cli.config, data_dir: cli.data_dir, format: cli.format };
+    match cli.command {
+        Command::Init(a) => cmd::init::run(&ctx, a),
+        Command::Import(a) => cmd::silverquant::import(&ctx, a).await,
+        Command::Export(a) => cmd::silverquant::export(&ctx, a).await,
+        Command::Positions(a) => cmd::positions::run(&ctx, a).await,
+        Command::Deals(a) => cmd::deals::run(&ctx, a).await,
+        Command::Assets(a) => cmd::assets::run(&ctx, a).await,
+        Command::Bars(a) => cmd::bars::run(&ctx, a).await,
+        Command::Demo(a) => cmd::demo::run(&ctx, a).await,
+        Command::Health => cmd::health(&ctx).await,
+    }
+}

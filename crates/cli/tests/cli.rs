@@ -1,0 +1,276 @@
+//! The `sqdata` binary end to end, as a user runs it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const SQ_DAY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../file/tests/fixtures/sq_day");
+
+fn sqdata(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sqdata"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("SQDATA_CONFIG")
+        .output()
+        .expect("run sqdata")
+}
+
+fn ok_json(cwd: &Path, args: &[&str]) -> serde_json::Value {
+    let mut a = args.to_vec();
+    a.extend(["--format", "json"]);
+    let o = sqdata(cwd, &a);
+    assert!(
+        o.status.success(),
+        "{args:?}: {}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        String::from_utf8_lossy(&o.stdout)
+    );
+    serde_json::from_slice(&o.stdout).expect("JSON on stdout")
+}
+
+/// A SilverQuant install: `_cache/prod_pwc` (the day fixture) and
+/// `_cache/_daily_mootdx/kline/*.csv`.
+fn silverquant_install(root: &Path) -> PathBuf {
+    let book = root.join("_cache/prod_pwc");
+    std::fs::create_dir_all(&book).unwrap();
+    for e in std::fs::read_dir(SQ_DAY).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), book.join(e.file_name())).unwrap();
+    }
+    let kline = root.join("_cache/_daily_mootdx/kline");
+    std::fs::create_dir_all(&kline).unwrap();
+    let mut csv = String::from("datetime,open,high,low,close,volume,amount\n");
+    for (i, d) in ["20251008", "20251009", "20251010"].iter().enumerate() {
+        let p = 11.0 + i as f64 / 10.0;
+        csv.push_str(&format!("{d},{p},{},{},{p},{},{}\n", p + 0.2, p - 0.1, 1000 + i, 1.5e6 + i as f64));
+    }
+    std::fs::write(kline.join("000001.SZ.csv"), &csv).unwrap();
+    std::fs::write(kline.join("600000.SH.csv"), "datetime,open,high,low,close,volume,amount\n20251010,8,7,8,8,1,1\n")
+        .unwrap();
+    book
+}
+
+#[test]
+fn import_then_export_gives_back_silverquant_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    let cache = silverquant_install(&cwd.join("sq"));
+    let o = sqdata(
+        cwd,
+        &[
+            "import",
+            "silverquant",
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--account",
+            "55009728",
+            "--book",
+            "prod_pwc",
+            "--format",
+            "json",
+        ],
+    );
+    // one kline file is broken (high < low): reported, the rest imported, exit 3
+    assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["positions"], 4);
+    assert_eq!(r["held"], 3);
+    assert_eq!(r["deals_inserted"], 2);
+    assert_eq!(r["assets"], 2);
+    assert_eq!(r["bar_series"], 1);
+    assert_eq!(r["bars"], 3);
+    assert!(r["bar_errors"][0][1].as_str().unwrap().contains("high"), "{r}");
+    // importing again changes nothing
+    let again = sqdata(
+        cwd,
+        &[
+            "import",
+            "silverquant",
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--account",
+            "55009728",
+            "--book",
+            "prod_pwc",
+            "--no-bars",
+            "--format",
+            "json",
+        ],
+    );
+    let r2: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!((r2["deals_inserted"].as_u64(), r2["deals_duplicate"].as_u64()), (Some(0), Some(2)));
+
+    let snap = ok_json(cwd, &["positions", "show", "--account", "55009728", "--book", "prod_pwc"]);
+    assert_eq!(snap["book"], "55009728/prod_pwc");
+    assert_eq!(snap["inc_date"], "2025-10-10");
+    assert_eq!(
+        snap["positions"]["000001.SZ"],
+        serde_json::json!({"day_count": 1, "max_price": 11.5, "min_price": 10.98})
+    );
+    assert_eq!(snap["positions"]["600000.SH"]["day_count"], serde_json::Value::Null);
+
+    // export into a copy of the original folder: nothing SilverQuant reads changes
+    let copy = cwd.join("copy");
+    std::fs::create_dir_all(&copy).unwrap();
+    for f in ["positions.json", "max_price.json", "min_price.json", "deal_hist.csv", "assets.csv"] {
+        std::fs::copy(cache.join(f), copy.join(f)).unwrap();
+    }
+    ok_json(
+        cwd,
+        &["export", "silverquant", "--account", "55009728", "--book", "prod_pwc", "--out", copy.to_str().unwrap()],
+    );
+    for f in ["positions.json", "max_price.json", "min_price.json", "deal_hist.csv", "assets.csv"] {
+        assert_eq!(std::fs::read(copy.join(f)).unwrap(), std::fs::read(cache.join(f)).unwrap(), "{f} changed");
+    }
+    // export into an empty folder: the same files SilverQuant would have written for this state
+    let out = cwd.join("out");
+    let kout = cwd.join("kout");
+    let e = ok_json(
+        cwd,
+        &[
+            "export",
+            "silverquant",
+            "--account",
+            "55009728",
+            "--book",
+            "prod_pwc",
+            "--out",
+            out.to_str().unwrap(),
+            "--kline-dir",
+            kout.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(e["deals_written"], 2);
+    assert_eq!(e["kline_files"], 1);
+    for f in ["deal_hist.csv", "assets.csv", "max_price.json", "min_price.json"] {
+        assert_eq!(std::fs::read(out.join(f)).unwrap(), std::fs::read(cache.join(f)).unwrap(), "{f}");
+    }
+    let a: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("positions.json")).unwrap()).unwrap();
+    let b: serde_json::Value = serde_json::from_slice(&std::fs::read(cache.join("positions.json")).unwrap()).unwrap();
+    assert_eq!(a, b);
+    let k = std::fs::read_to_string(kout.join("000001.SZ.csv")).unwrap();
+    assert!(
+        k.starts_with("datetime,open,high,low,close,volume,amount\n20251008,11.0,11.2,10.9,11.0,1000,1500000.0\n"),
+        "{k}"
+    );
+}
+
+#[test]
+fn position_commands_and_their_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    let b = ["--account", "55009728", "--book", "cli"];
+    let with = |cmd: &[&str], extra: &[&str]| -> Vec<String> {
+        cmd.iter().chain(b.iter()).chain(extra.iter()).map(|s| s.to_string()).collect()
+    };
+    let run = |args: Vec<String>| ok_json(cwd, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    run(with(&["positions", "new-held"], &["SZ000001", "600000"]));
+    let inc = run(with(&["positions", "inc"], &["--date", "2025-10-10"]));
+    assert_eq!(inc["incremented"], true);
+    let inc = run(with(&["positions", "inc"], &["--date", "2025-10-10"]));
+    assert_eq!(inc["incremented"], false);
+    let ch = run(with(&["positions", "update-extremes"], &["000001.SZ:11.2345:10.9", "600000.SH:8:7.5"]));
+    assert_eq!(ch[0], serde_json::json!({"code": "000001.SZ", "max_price": 11.235, "min_price": 10.9}));
+    run(with(&["positions", "mark-sold"], &["600000.SH"]));
+    let r = run(with(&["positions", "reconcile"], &["000001.SZ", "300750.SZ"]));
+    assert_eq!(r, serde_json::json!({"added": ["300750.SZ"], "removed": ["600000.SH"]}));
+    let s = run(with(&["positions", "show"], &[]));
+    assert_eq!(s["positions"].as_object().unwrap().len(), 2);
+    let d = run(with(
+        &["deals", "record"],
+        &[
+            "--id",
+            "A1",
+            "--time",
+            "2025-10-10 09:31:00",
+            "--code",
+            "000001.SZ",
+            "--name",
+            "平安银行",
+            "--kind",
+            "市买委托",
+            "--price",
+            "11.23",
+            "--volume",
+            "800",
+        ],
+    ));
+    assert_eq!(d["inserted"], 1);
+    let q = ok_json(cwd, &["deals", "query", "--account", "55009728", "--from", "2025-10-10", "--to", "2025-10-10"]);
+    assert_eq!(q["total"], 1);
+    assert_eq!(q["pageSize"], 100);
+    assert_eq!(q["data"][0]["kind"], "市买委托");
+    let agg = ok_json(cwd, &["deals", "aggregate", "--account", "55009728", "--by", "month"]);
+    assert_eq!(agg[0]["period"], "2025-10");
+    run(with(&["assets", "upsert"], &["--date", "2025-10-10", "--asset", "100523.47"]));
+    let a = run(with(&["assets", "show"], &[]));
+    assert_eq!(a["rows"][0], serde_json::json!({"date": "2025-10-10", "asset": 100523.47}));
+}
+
+#[test]
+fn bad_input_exits_2_naming_the_field_and_corrupt_files_exit_3() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    let o = sqdata(cwd, &["positions", "new-held", "--account", "a", "--book", "b", "51030"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("invalid code \"51030\""),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = sqdata(
+        cwd,
+        &["positions", "update-extremes", "--account", "a", "--book", "b", "000001.SZ:NaN:1", "--format", "json"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let e: serde_json::Value = serde_json::from_slice(&o.stderr).unwrap();
+    assert_eq!(e["error"]["kind"], "invalid_input");
+    assert!(e["error"]["message"].as_str().unwrap().contains("high"));
+    let o = sqdata(cwd, &["positions", "inc", "--account", "a", "--book", "b", "--date", "2025-02-30"]);
+    assert_eq!(o.status.code(), Some(2));
+    std::fs::create_dir_all(cwd.join("sqdata-data/a/b")).unwrap();
+    std::fs::write(cwd.join("sqdata-data/a/b/positions.json"), "{\"000001.SZ\": {\"day_").unwrap();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(5);
+    std::fs::File::options()
+        .write(true)
+        .open(cwd.join("sqdata-data/a/b/positions.json"))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let o = sqdata(cwd, &["positions", "show", "--account", "a", "--book", "b"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("positions.json"));
+}
+
+#[test]
+fn demo_runs_on_a_fresh_machine_with_no_config() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = ok_json(tmp.path(), &["demo"]);
+    assert_eq!(r["positions"]["positions"]["600000.SH"]["day_count"], serde_json::Value::Null);
+    assert_eq!(r["positions"]["positions"]["000001.SZ"]["day_count"], 1);
+    assert_eq!(r["positions"]["positions"]["000001.SZ"]["max_price"], 11.52);
+    assert_eq!(r["deals"]["total"], 4);
+    assert_eq!(r["quotes"].as_array().unwrap().len(), 3);
+    assert!(tmp.path().join("sqdata-data").is_dir());
+    // a second run gets a fresh book
+    let r2 = ok_json(tmp.path(), &["demo"]);
+    assert_ne!(r["book"], r2["book"]);
+    assert_eq!(r2["deals"]["total"], 4);
+}
+
+#[test]
+fn init_writes_the_default_config_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = ok_json(tmp.path(), &["init"]);
+    assert_eq!(r["config_written"], true);
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("sqdata.toml")).unwrap(),
+        include_str!("../../../config/default.toml")
+    );
+    let r = ok_json(tmp.path(), &["init"]);
+    assert_eq!(r["config_written"], false);
+    std::fs::write(tmp.path().join("sqdata.toml"), "tier = \"embedded\"\n[file]\nroot = \"elsewhere\"\n").unwrap();
+    let h = ok_json(tmp.path(), &["health"]);
+    assert_eq!(h[0]["backend"], "file");
+    assert_eq!(h[0]["up"], true);
+    assert!(h[0]["details"]["root"].as_str().unwrap().contains("elsewhere"));
+}
