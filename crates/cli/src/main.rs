@@ -53,6 +53,8 @@ enum Command {
     Demo(cmd::demo::Args),
     /// Liveness and latency of every configured backend.
     Health,
+    /// Benchmarks: P50/P95/P99 and throughput next to the SilverQuant-way baseline.
+    Bench(cmd::bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -83,5 +85,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bars(a) => cmd::bars::run(&ctx, a).await,
         Command::Demo(a) => cmd::demo::run(&ctx, a).await,
         Command::Health => cmd::health(&ctx).await,
+        Command::Bench(a) => cmd::bench::run(&ctx, a).await,
     }
 }

@@ -274,3 +274,22 @@ fn init_writes_the_default_config_once() {
     assert_eq!(h[0]["up"], true);
     assert!(h[0]["details"]["root"].as_str().unwrap().contains("elsewhere"));
 }
+
+/// `sqdata bench` runs every scenario and reports sqdata next to a baseline
+/// (figures are not asserted: benchmarks measure, tests check behaviour).
+#[test]
+fn bench_reports_every_scenario_with_a_baseline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = ok_json(tmp.path(), &["bench", "--quick", "--iterations", "20", "--market-iterations", "1"]);
+    let scenarios = r["scenarios"].as_array().unwrap();
+    assert_eq!(scenarios.len(), 7, "{r}");
+    for s in scenarios {
+        let results = s["results"].as_array().unwrap();
+        assert!(results.len() >= 2, "{s}");
+        assert!(results[0]["implementation"].as_str().unwrap().starts_with("sqdata"));
+        assert!(results.iter().any(|m| m["implementation"].as_str().unwrap().starts_with("SilverQuant way")));
+        for m in results {
+            assert!(m["p50_us"].as_f64().unwrap() > 0.0 && m["p95_us"].as_f64() >= m["p50_us"].as_f64());
+        }
+    }
+}

@@ -108,6 +108,23 @@ pub fn read_stable(path: &Path) -> Result<Option<(Vec<u8>, Stamp)>> {
     })
 }
 
+/// How often the `.last-good` copy is refreshed per file. Replacing it
+/// frees the previous copy's blocks, which costs as much as a write; once in
+/// this interval keeps a recent good version without taxing every tick.
+const LAST_GOOD_EVERY: Duration = Duration::from_secs(10);
+
+/// Whether `path` exists and its last-good copy is missing or older than
+/// [`LAST_GOOD_EVERY`].
+fn last_good_due(path: &Path) -> bool {
+    if !path.exists() {
+        return false;
+    }
+    match fs::metadata(last_good_path(path)).and_then(|m| m.modified()) {
+        Ok(t) => t.elapsed().map(|e| e >= LAST_GOOD_EVERY).unwrap_or(true),
+        Err(_) => true,
+    }
+}
+
 /// The path of the last good version kept beside a file.
 pub fn last_good_path(path: &Path) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
@@ -129,32 +146,77 @@ fn tmp_path(path: &Path, tag: &str) -> PathBuf {
 /// old or the new file, never a mix; with [`Durability::Fsync`] the new one
 /// survives a power loss once this returns. Returns the new file's stamp.
 pub fn replace(path: &Path, data: &[u8], durability: Durability, keep_last_good: bool) -> Result<Stamp> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = tmp_path(path, "sqdata");
-    let result = (|| -> io::Result<Stamp> {
-        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        f.write_all(data)?;
-        if durability == Durability::Fsync {
-            f.sync_data()?;
+    Ok(replace_many(&[(path, data)], durability, keep_last_good)?[0])
+}
+
+/// [`replace`] for several files of one directory with a single directory
+/// fsync: all temp files are written and synced first, then renamed in the
+/// order given. Each file is replaced atomically; a crash between two
+/// renames leaves the earlier files new and the later ones old.
+pub fn replace_many(files: &[(&Path, &[u8])], durability: Durability, keep_last_good: bool) -> Result<Vec<Stamp>> {
+    let mut staged: Vec<(PathBuf, File)> = Vec::with_capacity(files.len());
+    let cleanup = |staged: &[(PathBuf, File)]| {
+        for (t, _) in staged {
+            let _ = fs::remove_file(t);
         }
-        if keep_last_good && path.exists() {
-            let lg_tmp = tmp_path(path, "lastgood");
-            match fs::hard_link(path, &lg_tmp) {
-                Ok(()) => fs::rename(&lg_tmp, last_good_path(path))?,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
+    };
+    for (path, data) in files {
+        let tmp = tmp_path(path, "sqdata");
+        let r = (|| -> io::Result<File> {
+            let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+            f.write_all(data)?;
+            Ok(f)
+        })();
+        match r {
+            Ok(f) => staged.push((tmp, f)),
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                cleanup(&staged);
+                return Err(Error::io(path, e));
             }
         }
-        fs::rename(&tmp, path)?;
-        if durability == Durability::Fsync {
-            sync_dir(dir)?;
+    }
+    if durability == Durability::Fsync {
+        for ((_, f), (path, _)) in staged.iter().zip(files) {
+            if let Err(e) = f.sync_data() {
+                cleanup(&staged);
+                return Err(Error::io(path, e));
+            }
         }
-        Ok(Stamp::of(&f.metadata()?))
-    })();
-    result.map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        Error::io(path, e)
-    })
+    }
+    let mut stamps = Vec::with_capacity(files.len());
+    let mut dirs: Vec<&Path> = Vec::new();
+    for (i, ((tmp, f), (path, _))) in staged.iter().zip(files).enumerate() {
+        let r = (|| -> io::Result<Stamp> {
+            if keep_last_good && last_good_due(path) {
+                let lg_tmp = tmp_path(path, "lastgood");
+                match fs::hard_link(path, &lg_tmp) {
+                    Ok(()) => fs::rename(&lg_tmp, last_good_path(path))?,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            fs::rename(tmp, path)?;
+            Ok(Stamp::of(&f.metadata()?))
+        })();
+        match r {
+            Ok(st) => stamps.push(st),
+            Err(e) => {
+                cleanup(&staged[i..]);
+                return Err(Error::io(path, e));
+            }
+        }
+        let dir = path.parent().unwrap_or(Path::new("."));
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+    }
+    if durability == Durability::Fsync {
+        for dir in dirs {
+            sync_dir(dir).map_err(|e| Error::io(dir, e))?;
+        }
+    }
+    Ok(stamps)
 }
 
 /// Appends `data` to `path` (created if missing), fdatasync'd with

@@ -122,6 +122,19 @@ pub fn float_repr(f: f64) -> String {
     if f.is_infinite() {
         return if f > 0.0 { "Infinity".to_owned() } else { "-Infinity".to_owned() };
     }
+    // Fast path for the usual range (prices, assets): Rust's Display prints
+    // the same shortest digits in fixed notation; Python adds ".0" to whole
+    // numbers. 17-digit values take the careful path below.
+    let a = f.abs();
+    if (1e-4..1e16).contains(&a) {
+        let mut s = format!("{f}");
+        if s.bytes().filter(u8::is_ascii_digit).count() < 17 {
+            if !s.contains('.') {
+                s.push_str(".0");
+            }
+            return s;
+        }
+    }
     // Rust's `{:e}` prints the shortest round-trip digits: "1.1234e1", "-5e-324".
     let mut sci = format!("{f:e}");
     // With 17 significant digits there can be two shortest round-trip strings;

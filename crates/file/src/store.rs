@@ -12,8 +12,8 @@ use sqdata_core::position::rules;
 use sqdata_core::{
     AggregateQuery, AssetRow, AssetStore, BackendHealth, Bar, BarKey, BarOverview, BarSeries, BarStore, BarWriteMode,
     BookId, Code, DateRange, Deal, DealAggregate, DealQuery, DealScope, DealStore, Error, ExtremeChange, HealthCheck,
-    Page, PositionSnapshot, PositionStore, PriceTick, Quote, QuoteStore, ReconcileReport, RecordOutcome, Result,
-    TimeRange, async_trait, validate_ticks,
+    Page, PositionEntry, PositionSnapshot, PositionStore, PriceTick, Quote, QuoteStore, ReconcileReport, RecordOutcome,
+    Result, TimeRange, async_trait, validate_ticks,
 };
 
 use crate::config::FileConfig;
@@ -127,13 +127,36 @@ impl Inner {
         let previous = cell.pos.lock().clone();
         if let Some(c) = &previous
             && c.stamps == stamps
-            && !stamps.iter().flatten().any(Stamp::is_racy)
         {
-            return Ok(c.clone());
+            if !stamps.iter().flatten().any(Stamp::is_racy) {
+                return Ok(c.clone());
+            }
+            // Changed within the last clock tick: an outside same-size rewrite
+            // could hide behind an equal stamp, so compare the bytes (cheap)
+            // instead of trusting it, and only re-parse if they differ.
+            if self.same_bytes(cell, c)? {
+                return Ok(c.clone());
+            }
         }
         let fresh = Arc::new(self.load_positions(cell, previous.as_deref())?);
         *cell.pos.lock() = Some(fresh.clone());
         Ok(fresh)
+    }
+
+    fn same_bytes(&self, cell: &BookCell, c: &PosCache) -> Result<bool> {
+        let p = &cell.paths;
+        for (i, path) in [&p.positions, &p.max, &p.min].into_iter().enumerate() {
+            let now = fsio::read_stable(path)?;
+            let same = match (&now, &c.raw[i]) {
+                (None, None) => true,
+                (Some((bytes, st)), Some(raw)) => Some(*st) == c.stamps[i] && bytes.as_slice() == raw.as_slice(),
+                _ => false,
+            };
+            if !same {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     fn load_positions(&self, cell: &BookCell, previous: Option<&PosCache>) -> Result<PosCache> {
@@ -192,21 +215,50 @@ impl Inner {
             return Ok(r);
         }
         let old = &cur.snapshot;
+        // Rebuild only the files whose part of the book changed (a tick that
+        // moves only maxima leaves positions.json and min_price.json alone).
+        let differs = |f: fn(&PositionEntry) -> Option<f64>| {
+            old.positions.len() != new.positions.len()
+                || old.positions.iter().zip(&new.positions).any(|((ca, a), (cb, b))| ca != cb || f(a) != f(b))
+        };
+        let pos_changed = old.inc_date != new.inc_date
+            || old.positions.len() != new.positions.len()
+            || old
+                .positions
+                .iter()
+                .zip(&new.positions)
+                .any(|((ca, a), (cb, b))| ca != cb || a.day_count != b.day_count);
         let docs = [
-            positions::rebuild_positions(&cur.docs[0], old, &new, hint),
-            positions::rebuild_prices(&cur.docs[1], old, &new, |e| e.max_price, hint),
-            positions::rebuild_prices(&cur.docs[2], old, &new, |e| e.min_price, hint),
+            if pos_changed { positions::rebuild_positions(&cur.docs[0], old, &new, hint) } else { cur.docs[0].clone() },
+            if differs(|e| e.max_price) {
+                positions::rebuild_prices(&cur.docs[1], old, &new, |e| e.max_price, hint)
+            } else {
+                cur.docs[1].clone()
+            },
+            if differs(|e| e.min_price) {
+                positions::rebuild_prices(&cur.docs[2], old, &new, |e| e.min_price, hint)
+            } else {
+                cur.docs[2].clone()
+            },
         ];
         let p = &cell.paths;
         let mut stamps = cur.stamps;
         let mut raw = cur.raw.clone();
-        for (i, path) in [&p.positions, &p.max, &p.min].into_iter().enumerate() {
-            let unchanged = docs[i] == cur.docs[i] && (cur.stamps[i].is_some() || docs[i].is_empty());
-            if unchanged {
-                continue;
+        // Only the files that changed, all with one directory fsync; positions
+        // first, so a crash between renames never leaves prices for a code
+        // the positions file does not have yet.
+        let mut changed: Vec<(usize, Vec<u8>)> = Vec::new();
+        for (i, doc) in docs.iter().enumerate() {
+            let unchanged = *doc == cur.docs[i] && (cur.stamps[i].is_some() || doc.is_empty());
+            if !unchanged {
+                changed.push((i, pyjson::dumps_map(doc).into_bytes()));
             }
-            let text = pyjson::dumps_map(&docs[i]).into_bytes();
-            stamps[i] = Some(fsio::replace(path, &text, self.cfg.durability, true)?);
+        }
+        let all = [&p.positions, &p.max, &p.min];
+        let files: Vec<(&Path, &[u8])> = changed.iter().map(|(i, t)| (all[*i].as_path(), t.as_slice())).collect();
+        let new_stamps = fsio::replace_many(&files, self.cfg.durability, true)?;
+        for ((i, text), st) in changed.into_iter().zip(new_stamps) {
+            stamps[i] = Some(st);
             raw[i] = Some(Arc::new(text));
         }
         *cell.pos.lock() = Some(Arc::new(PosCache { stamps, docs, raw, snapshot: new }));

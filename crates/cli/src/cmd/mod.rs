@@ -2,6 +2,7 @@
 
 pub(crate) mod assets;
 pub(crate) mod bars;
+pub(crate) mod bench;
 pub(crate) mod deals;
 pub(crate) mod demo;
 pub(crate) mod init;

@@ -1,0 +1,9 @@
+#![doc = include_str!("../README.md")]
+
+pub mod baseline;
+pub mod data;
+pub mod scenarios;
+pub mod stats;
+
+pub use scenarios::{Options, run_file_suite};
+pub use stats::{Measured, Scenario, render};

@@ -1,0 +1,56 @@
+//! `sqdata bench`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use serde::Serialize;
+use sqdata_bench::data::Spec;
+use sqdata_bench::{Options, Scenario};
+
+use super::Ctx;
+use crate::out;
+
+/// Arguments of `bench`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Folder for generated data (kept between runs; ~350 MB at full size).
+    #[arg(long, default_value = "sqdata-bench-data")]
+    bench_dir: PathBuf,
+    /// Small data (50 codes, 5k deals) for a quick look.
+    #[arg(long)]
+    quick: bool,
+    /// Iterations of the micro scenarios.
+    #[arg(long, default_value_t = 2000)]
+    iterations: usize,
+    /// Iterations of the whole-market scenarios.
+    #[arg(long, default_value_t = 5)]
+    market_iterations: usize,
+    /// Only scenarios whose name contains this (repeatable).
+    #[arg(long)]
+    only: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Report {
+    machine: String,
+    scenarios: Vec<Scenario>,
+}
+
+pub(crate) async fn run(ctx: &Ctx, a: Args) -> anyhow::Result<ExitCode> {
+    let opts = Options {
+        data_dir: a.bench_dir,
+        spec: if a.quick { Spec::small() } else { Spec::full() },
+        iterations: a.iterations,
+        market_iterations: a.market_iterations,
+        only: a.only,
+    };
+    let scenarios = sqdata_bench::run_file_suite(&opts).await?;
+    let machine = format!(
+        "{} cores, {}",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        std::env::consts::ARCH
+    );
+    let r = Report { machine, scenarios };
+    out::emit(ctx.format, &r, || format!("sqdata bench ({})\n{}", r.machine, sqdata_bench::render(&r.scenarios)))?;
+    Ok(ExitCode::SUCCESS)
+}
