@@ -11,6 +11,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
+mod services;
+
 /// The cargo features of each tier on the `sqdata` facade (and so the CLI).
 /// Tiers whose backends have not landed yet are listed with `None`.
 const TIERS: &[(&str, Option<&str>)] = &[("embedded", Some("")), ("mvp", None), ("full", None)];
@@ -26,20 +28,21 @@ fn main() -> Result<()> {
             build_tier(&tier, false)
         }
         Some("test") => test(&args[1..]),
+        Some("services") => services::main(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <command>\n\n  ci                     fmt, clippy, every tier, tests, demo (what .ci/run runs)\n  build --tier TIER      build the sqdata CLI for embedded | mvp | full\n  test [ARGS]            run the test suite (cargo nextest when installed)"
+                "usage: cargo xtask <command>\n\n  ci                     fmt, clippy, every tier, tests, demo (what .ci/run runs)\n  build --tier TIER      build the sqdata CLI for embedded | mvp | full\n  test [ARGS]            run the test suite (cargo nextest when installed)\n  services install|up|down|status|env [--only a,b]\n                         local test servers (redis, redis-cluster, redis-sentinel, mysql,\n                         clickhouse, s3; chdb on request) and their SQDATA_TEST_* variables"
             );
             bail!("unknown command {:?}", args.first());
         }
     }
 }
 
-fn project_root() -> PathBuf {
+pub(crate) fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
 }
 
-fn flag(args: &[String], name: &str) -> Option<String> {
+pub(crate) fn flag(args: &[String], name: &str) -> Option<String> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
 }
 
@@ -75,13 +78,16 @@ fn build_tier(tier: &str, check_only: bool) -> Result<()> {
     run(&format!("build tier {tier}"), &mut c)
 }
 
+/// Brings the local test servers up (installing them if needed) and runs
+/// the whole suite with their `SQDATA_TEST_*` variables.
 fn test(extra: &[String]) -> Result<()> {
+    let env = services::up(&services::default_set())?;
     if has_nextest() {
-        run("tests", cargo().args(["nextest", "run", "--workspace", "--all-targets"]).args(extra))?;
+        run("tests", cargo().args(["nextest", "run", "--workspace", "--all-targets"]).args(extra).envs(env.clone()))?;
         // nextest does not run doctests
-        run("doctests", cargo().args(["test", "--workspace", "--doc"]))
+        run("doctests", cargo().args(["test", "--workspace", "--doc"]).envs(env))
     } else {
-        run("tests", cargo().args(["test", "--workspace", "--all-targets"]).args(extra))
+        run("tests", cargo().args(["test", "--workspace", "--all-targets"]).args(extra).envs(env))
     }
 }
 

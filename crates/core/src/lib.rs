@@ -6,6 +6,7 @@ mod code;
 mod deal;
 mod error;
 mod ids;
+pub mod obs;
 pub mod position;
 mod quote;
 mod store;

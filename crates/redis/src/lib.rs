@@ -1,0 +1,9 @@
+#![doc = include_str!("../README.md")]
+
+mod config;
+mod conn;
+mod scripts;
+mod store;
+
+pub use config::{Mode, RedisConfig};
+pub use store::{RedisStore, book_keys};

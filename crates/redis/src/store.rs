@@ -1,0 +1,416 @@
+//! [`RedisStore`]: positions, quotes and sessions in Redis.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use redis::Value;
+use sqdata_core::obs::timed;
+use sqdata_core::{
+    BackendHealth, BookId, Code, Error, ExtremeChange, HealthCheck, PositionEntry, PositionSnapshot, PositionStore,
+    PriceTick, Quote, QuoteStore, ReconcileReport, Result, async_trait, validate, validate_ticks,
+};
+
+use crate::config::{Mode, RedisConfig};
+use crate::conn::{BACKEND, Redis};
+use crate::scripts::*;
+
+/// Ticks sent in one script call (Lua's argument limits).
+const TICKS_PER_CALL: usize = 2000;
+
+/// The Redis backend. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct RedisStore {
+    r: Arc<Redis>,
+    cfg: Arc<RedisConfig>,
+}
+
+/// The keys of one book: `<prefix>:{<account>:<book>}:held|max|min|meta`.
+/// The braces are a hash tag: a book lives in one cluster slot, so every
+/// script touches one node.
+pub fn book_keys(prefix: &str, book: &BookId) -> [String; 4] {
+    let tag = format!("{prefix}:{{{}:{}}}", book.account, book.book);
+    [format!("{tag}:held"), format!("{tag}:max"), format!("{tag}:min"), format!("{tag}:meta")]
+}
+
+fn price_arg(p: f64) -> String {
+    format!("{}", validate::round3(p))
+}
+
+fn corrupt(what: &str, detail: impl std::fmt::Display) -> Error {
+    Error::corrupt(format!("redis {what}"), detail.to_string())
+}
+
+fn bulk(v: &Value) -> Option<String> {
+    match v {
+        Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        Value::SimpleString(s) => Some(s.clone()),
+        Value::Int(i) => Some(i.to_string()),
+        _ => None,
+    }
+}
+
+fn pairs(key: &str, v: &Value) -> Result<Vec<(String, String)>> {
+    let items: Vec<&Value> = match v {
+        Value::Array(a) => a.iter().collect(),
+        Value::Map(m) => m.iter().flat_map(|(k, v)| [k, v]).collect(),
+        Value::Nil => Vec::new(),
+        other => return Err(corrupt(key, format!("expected a hash, got {other:?}"))),
+    };
+    items
+        .chunks(2)
+        .map(|kv| match kv {
+            [k, v] => Ok((bulk(k).unwrap_or_default(), bulk(v).unwrap_or_default())),
+            _ => Err(corrupt(key, "odd number of hash items")),
+        })
+        .collect()
+}
+
+fn parse_code(key: &str, s: &str) -> Result<Code> {
+    Code::parse(s).map_err(|e| corrupt(key, e))
+}
+
+fn parse_day(key: &str, s: &str) -> Result<Option<u32>> {
+    if s == "null" {
+        return Ok(None);
+    }
+    s.parse::<u32>().map(Some).map_err(|_| corrupt(key, format!("bad held days {s:?}")))
+}
+
+fn parse_price(key: &str, s: &str) -> Result<f64> {
+    s.parse::<f64>().ok().filter(|p| p.is_finite() && *p >= 0.0).ok_or_else(|| corrupt(key, format!("bad price {s:?}")))
+}
+
+impl RedisStore {
+    /// Builds the store. Nothing is contacted yet: a Redis that is down now
+    /// is tried again on every call (each failing with a retryable error).
+    pub fn open(cfg: RedisConfig) -> Result<RedisStore> {
+        cfg.validate()?;
+        Ok(RedisStore { r: Arc::new(Redis::new(cfg.clone())), cfg: Arc::new(cfg) })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RedisConfig {
+        &self.cfg
+    }
+
+    fn keys(&self, book: &BookId) -> [String; 4] {
+        book_keys(&self.cfg.prefix, book)
+    }
+
+    fn quote_key(&self, code: &Code) -> String {
+        format!("{}:{{quotes}}:{code}", self.cfg.prefix)
+    }
+
+    fn session_key(&self, token: &str) -> String {
+        format!("{}:session:{token}", self.cfg.prefix)
+    }
+
+    /// Deletes every key under this store's prefix (SCAN + DEL, never
+    /// FLUSHDB). For tests and `sqdata` maintenance of a private prefix.
+    pub async fn purge_prefix(&self) -> Result<u64> {
+        let keys = self.r.scan_match("purge", &format!("{}:*", self.cfg.prefix)).await?;
+        let mut n = 0;
+        for k in keys {
+            n += self.r.cmd::<u64>("purge", redis::cmd("DEL").arg(&k)).await?;
+        }
+        Ok(n)
+    }
+
+    // ---- sessions ----
+
+    /// Stores a session/token value for `session_ttl_s`.
+    pub async fn put_session(&self, token: &str, value: &str) -> Result<()> {
+        check_token(token)?;
+        let key = self.session_key(token);
+        timed(
+            BACKEND,
+            "put_session",
+            self.r
+                .cmd::<()>("put_session", redis::cmd("SET").arg(key).arg(value).arg("EX").arg(self.cfg.session_ttl_s)),
+        )
+        .await
+    }
+
+    /// The session's value; `None` when unknown or expired.
+    pub async fn get_session(&self, token: &str) -> Result<Option<String>> {
+        check_token(token)?;
+        timed(BACKEND, "get_session", self.r.cmd("get_session", redis::cmd("GET").arg(self.session_key(token)))).await
+    }
+
+    /// Removes a session; returns whether it existed.
+    pub async fn delete_session(&self, token: &str) -> Result<bool> {
+        check_token(token)?;
+        let n: u64 = timed(
+            BACKEND,
+            "delete_session",
+            self.r.cmd("delete_session", redis::cmd("DEL").arg(self.session_key(token))),
+        )
+        .await?;
+        Ok(n > 0)
+    }
+
+    /// Seconds a session has left (`None` when unknown).
+    pub async fn session_ttl(&self, token: &str) -> Result<Option<u64>> {
+        check_token(token)?;
+        let t: i64 = self.r.cmd("session_ttl", redis::cmd("TTL").arg(self.session_key(token))).await?;
+        Ok((t >= 0).then_some(t as u64))
+    }
+
+    async fn snapshot_inner(&self, book: &BookId) -> Result<PositionSnapshot> {
+        let keys = self.keys(book);
+        let v: Vec<Value> = self.r.eval("snapshot", &SNAPSHOT, &keys, &[], false).await?;
+        let [held, max, min, inc] = <[Value; 4]>::try_from(v).map_err(|_| corrupt(&keys[0], "snapshot reply"))?;
+        let mut snap = PositionSnapshot::default();
+        for (c, d) in pairs(&keys[0], &held)? {
+            snap.positions.insert(
+                parse_code(&keys[0], &c)?,
+                PositionEntry { day_count: parse_day(&keys[0], &d)?, ..Default::default() },
+            );
+        }
+        for (key, val, is_max) in [(&keys[1], &max, true), (&keys[2], &min, false)] {
+            for (c, p) in pairs(key, val)? {
+                let code = parse_code(key, &c)?;
+                let p = parse_price(key, &p)?;
+                if let Some(e) = snap.positions.get_mut(&code) {
+                    if is_max {
+                        e.max_price = Some(p);
+                    } else {
+                        e.min_price = Some(p);
+                    }
+                }
+            }
+        }
+        if let Some(d) = bulk(&inc) {
+            snap.inc_date = Some(
+                NaiveDate::parse_from_str(&d, "%Y-%m-%d")
+                    .map_err(|_| corrupt(&keys[3], format!("bad inc_date {d:?}")))?,
+            );
+        }
+        Ok(snap)
+    }
+}
+
+fn check_token(t: &str) -> Result<()> {
+    if t.is_empty() || t.len() > 256 || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Error::invalid("token", t, "must be 1 to 256 characters without spaces"));
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl PositionStore for RedisStore {
+    async fn snapshot(&self, book: &BookId) -> Result<PositionSnapshot> {
+        timed(BACKEND, "snapshot", self.snapshot_inner(book)).await
+    }
+
+    async fn held_days(&self, book: &BookId, codes: &[Code]) -> Result<BTreeMap<Code, Option<u32>>> {
+        if codes.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let keys = self.keys(book);
+        let mut c = redis::cmd("HMGET");
+        c.arg(&keys[0]);
+        for code in codes {
+            c.arg(code.to_string());
+        }
+        let vals: Vec<Option<String>> = timed(BACKEND, "held_days", self.r.cmd("held_days", &c)).await?;
+        let mut out = BTreeMap::new();
+        for (code, v) in codes.iter().zip(vals) {
+            if let Some(v) = v {
+                out.insert(*code, parse_day(&keys[0], &v)?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn new_held(&self, book: &BookId, codes: &[Code]) -> Result<()> {
+        let args: Vec<String> = codes.iter().map(Code::to_string).collect();
+        timed(BACKEND, "new_held", self.r.eval::<i64>("new_held", &NEW_HELD, &self.keys(book), &args, true))
+            .await
+            .map(|_| ())
+    }
+
+    async fn mark_sold(&self, book: &BookId, code: Code) -> Result<()> {
+        timed(
+            BACKEND,
+            "mark_sold",
+            self.r.eval::<i64>("mark_sold", &MARK_SOLD, &self.keys(book), &[code.to_string()], true),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn reconcile(&self, book: &BookId, broker_codes: &[Code]) -> Result<ReconcileReport> {
+        let mut uniq: Vec<Code> = broker_codes.to_vec();
+        uniq.sort();
+        uniq.dedup();
+        let args: Vec<String> = uniq.iter().map(Code::to_string).collect();
+        let keys = self.keys(book);
+        let (added, removed): (Vec<String>, Vec<String>) =
+            timed(BACKEND, "reconcile", self.r.eval("reconcile", &RECONCILE, &keys, &args, true)).await?;
+        let mut r = ReconcileReport {
+            added: added.iter().map(|c| parse_code(&keys[0], c)).collect::<Result<_>>()?,
+            removed: removed.iter().map(|c| parse_code(&keys[0], c)).collect::<Result<_>>()?,
+        };
+        r.added.sort();
+        r.removed.sort();
+        Ok(r)
+    }
+
+    async fn inc_held_days(&self, book: &BookId, today: NaiveDate) -> Result<bool> {
+        validate::check_year("today", &today.to_string(), today)?;
+        let ran: i64 = timed(
+            BACKEND,
+            "inc_held_days",
+            self.r.eval(
+                "inc_held_days",
+                &INC_HELD_DAYS,
+                &self.keys(book),
+                &[today.format("%Y-%m-%d").to_string()],
+                true,
+            ),
+        )
+        .await?;
+        Ok(ran == 1)
+    }
+
+    async fn update_extremes(&self, book: &BookId, ticks: &[PriceTick]) -> Result<Vec<ExtremeChange>> {
+        validate_ticks(ticks)?;
+        let keys = self.keys(book);
+        let mut out = Vec::new();
+        for chunk in ticks.chunks(TICKS_PER_CALL) {
+            let mut args = Vec::with_capacity(chunk.len() * 3);
+            for t in chunk {
+                args.push(t.code.to_string());
+                args.push(price_arg(t.high));
+                args.push(price_arg(t.low));
+            }
+            let flat: Vec<String> =
+                timed(BACKEND, "update_extremes", self.r.eval("update_extremes", &UPDATE_EXTREMES, &keys, &args, true))
+                    .await?;
+            for t in flat.chunks(3) {
+                if let [c, mx, mn] = t {
+                    out.push(ExtremeChange {
+                        code: parse_code(&keys[1], c)?,
+                        max_price: (!mx.is_empty()).then(|| parse_price(&keys[1], mx)).transpose()?,
+                        min_price: (!mn.is_empty()).then(|| parse_price(&keys[2], mn)).transpose()?,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn replace_book(&self, book: &BookId, snapshot: &PositionSnapshot) -> Result<()> {
+        snapshot.validate()?;
+        let mut args = vec![snapshot.inc_date.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default()];
+        for (c, e) in &snapshot.positions {
+            args.push(c.to_string());
+            args.push(e.day_count.map(|d| d.to_string()).unwrap_or_else(|| "null".into()));
+            args.push(e.max_price.map(price_arg).unwrap_or_default());
+            args.push(e.min_price.map(price_arg).unwrap_or_default());
+        }
+        timed(BACKEND, "replace_book", self.r.eval::<i64>("replace_book", &REPLACE, &self.keys(book), &args, true))
+            .await
+            .map(|_| ())
+    }
+
+    async fn delete_book(&self, book: &BookId) -> Result<()> {
+        let keys = self.keys(book);
+        timed(BACKEND, "delete_book", self.r.cmd::<i64>("delete_book", redis::cmd("DEL").arg(&keys[..])))
+            .await
+            .map(|_| ())
+    }
+
+    async fn list_books(&self) -> Result<Vec<BookId>> {
+        let prefix = &self.cfg.prefix;
+        let found = timed(BACKEND, "list_books", self.r.scan_match("list_books", &format!("{prefix}:{{*}}:*"))).await?;
+        let mut out: Vec<BookId> = found
+            .iter()
+            .filter_map(|k| {
+                let inner = k.strip_prefix(&format!("{prefix}:{{"))?;
+                let (tag, _) = inner.split_once("}:")?;
+                let (a, b) = tag.split_once(':')?;
+                BookId::new(a, b).ok()
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl QuoteStore for RedisStore {
+    async fn put_quotes(&self, quotes: &[Quote]) -> Result<()> {
+        for q in quotes {
+            q.validate()?;
+        }
+        if quotes.is_empty() {
+            return Ok(());
+        }
+        let mut p = redis::pipe();
+        for q in quotes {
+            let json = serde_json::to_string(q).map_err(|e| Error::invalid("quote", q.code, e.to_string()))?;
+            p.cmd("SET").arg(self.quote_key(&q.code)).arg(json).arg("PX").arg(self.cfg.quote_ttl_ms).ignore();
+        }
+        timed(BACKEND, "put_quotes", self.r.pipe::<()>("put_quotes", &p)).await
+    }
+
+    async fn get_quotes(&self, codes: &[Code]) -> Result<Vec<Quote>> {
+        if codes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = codes.iter().map(|c| self.quote_key(c)).collect();
+        let vals: Vec<Option<String>> =
+            timed(BACKEND, "get_quotes", self.r.cmd("get_quotes", redis::cmd("MGET").arg(&keys))).await?;
+        vals.into_iter()
+            .zip(&keys)
+            .filter_map(|(v, k)| v.map(|s| serde_json::from_str::<Quote>(&s).map_err(|e| corrupt(k, e))))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl HealthCheck for RedisStore {
+    async fn health(&self) -> BackendHealth {
+        let t = Instant::now();
+        let ping: Result<String> = self.r.cmd("health", &redis::cmd("PING")).await;
+        let latency = t.elapsed().max(Duration::from_nanos(1));
+        let mut details = BTreeMap::new();
+        details.insert("mode".into(), serde_json::json!(format!("{:?}", self.r.mode()).to_lowercase()));
+        details.insert("prefix".into(), serde_json::json!(self.cfg.prefix));
+        details.insert("connected".into(), serde_json::json!(ping.is_ok()));
+        if ping.is_ok() {
+            let info: Result<String> = self.r.cmd("health", redis::cmd("INFO").arg("memory")).await;
+            if let Ok(info) = info {
+                let fields: HashMap<&str, &str> = info.lines().filter_map(|l| l.split_once(':')).collect();
+                for k in ["used_memory", "used_memory_rss", "maxmemory", "maxmemory_policy"] {
+                    if let Some(v) = fields.get(k) {
+                        let v = v.trim();
+                        details.insert(
+                            k.into(),
+                            v.parse::<u64>().map(|n| serde_json::json!(n)).unwrap_or_else(|_| serde_json::json!(v)),
+                        );
+                    }
+                }
+                if let Some(used) = fields.get("used_memory").and_then(|v| v.trim().parse::<f64>().ok()) {
+                    metrics::gauge!("sqdata_redis_used_memory_bytes").set(used);
+                }
+            }
+        }
+        metrics::gauge!("sqdata_backend_up", "backend" => BACKEND).set(if ping.is_ok() { 1.0 } else { 0.0 });
+        if self.r.mode() == Mode::Cluster {
+            details.insert("cluster_nodes".into(), serde_json::json!(self.cfg.cluster.len()));
+        }
+        BackendHealth {
+            backend: BACKEND.into(),
+            up: ping.is_ok(),
+            latency,
+            details,
+            error: ping.err().map(|e| e.to_string()),
+        }
+    }
+}
