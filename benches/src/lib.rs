@@ -2,6 +2,8 @@
 
 pub mod baseline;
 pub mod data;
+#[cfg(feature = "redis")]
+pub mod redis_suite;
 pub mod scenarios;
 pub mod stats;
 

@@ -94,7 +94,7 @@ fn test(extra: &[String]) -> Result<()> {
 fn ci() -> Result<()> {
     let t = Instant::now();
     run("fmt", cargo().args(["fmt", "--all", "--", "--check"]))?;
-    run("clippy", cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    run("clippy", cargo().args(["clippy", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"]))?;
     for (tier, features) in TIERS {
         if features.is_some() {
             build_tier(tier, false)?;

@@ -29,7 +29,13 @@ pub(crate) fn map_err(e: RedisError) -> Error {
             source: Some(Box::new(e)),
         };
     }
-    if e.is_io_error() || e.is_connection_refusal() || e.is_connection_dropped() {
+    // While a master is down (before Sentinel promotes a replica) Sentinel
+    // names no valid master: the outage is transient.
+    let sentinel_outage = matches!(
+        e.kind(),
+        redis::ErrorKind::MasterNameNotFoundBySentinel | redis::ErrorKind::NoValidReplicasFoundBySentinel
+    );
+    if e.is_io_error() || e.is_connection_refusal() || e.is_connection_dropped() || sentinel_outage {
         return Error::Unavailable { backend: BACKEND, message: msg, source: Some(Box::new(e)) };
     }
     let transient =

@@ -1,9 +1,15 @@
 //! The Lua scripts: each position operation is one atomic server-side step
-//! over the book's keys, which share one hash tag (one cluster slot).
+//! over the book's two keys, which share one hash tag (one cluster slot).
 //!
-//! KEYS are always `held, max, min, meta` of one book (a script uses the
-//! first ones it needs). Values: held days as integers or `null` (sold);
-//! prices as the decimal strings sqdata formats (3 decimals, shortest form).
+//! Layout (see the crate README): `pos` maps a code to `S|max|min`, where S
+//! is the book's day counter when the code was bought (`null` once sold) and
+//! max/min are price strings ('' = none); `meta` holds `n` (the counter,
+//! bumped once a day by inc_held_days) and `inc_date`. A code's held days
+//! are `n - S`, so the daily increment is O(1) however large the book.
+//!
+//! Arguments and replies are packed into single strings: on a slow loopback
+//! every extra protocol element costs about a microsecond, every element
+//! converted in and out of Lua more than that.
 
 use std::sync::LazyLock;
 
@@ -14,127 +20,134 @@ const HELPERS: &str = r#"
 local function chunked(cmd, key, list)
   for i = 1, #list, 1000 do redis.call(cmd, key, unpack(list, i, math.min(i + 999, #list))) end
 end
+local function split(s, sep)
+  local out = {}
+  for x in string.gmatch(s, '[^' .. sep .. ']+') do out[#out + 1] = x end
+  return out
+end
+local function counter() return tonumber(redis.call('HGET', KEYS[2], 'n') or '0') end
 "#;
 
 fn lua(body: &str) -> Lua {
     Lua::new(format!("{HELPERS}{body}"))
 }
 
-/// `{HGETALL held, HGETALL max, HGETALL min, HGET meta inc_date}` — one
-/// consistent read of the whole book.
+/// Returns `n|inc_date` then one `code|S|max|min` line per code.
 pub(crate) static SNAPSHOT: LazyLock<Lua> = LazyLock::new(|| {
     lua(r#"
-return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]),
-        redis.call('HGETALL', KEYS[3]), redis.call('HGET', KEYS[4], 'inc_date')}
+local m = redis.call('HMGET', KEYS[2], 'n', 'inc_date')
+local all = redis.call('HGETALL', KEYS[1])
+local out = {(m[1] or '0') .. '|' .. (m[2] or '')}
+for i = 1, #all, 2 do out[#out + 1] = all[i] .. '|' .. all[i + 1] end
+return table.concat(out, '\n')
 "#)
 });
 
-/// ARGV: codes. Each becomes held with 0 days.
+/// ARGV[1]: codes, comma-separated. Each becomes held with 0 days (prices kept).
 pub(crate) static NEW_HELD: LazyLock<Lua> = LazyLock::new(|| {
     lua(r#"
+local codes = split(ARGV[1], ',')
+if #codes == 0 then return 0 end
+local n = counter()
+local cur = redis.call('HMGET', KEYS[1], unpack(codes))
 local kv = {}
-for _, c in ipairs(ARGV) do kv[#kv + 1] = c; kv[#kv + 1] = '0' end
+for i, c in ipairs(codes) do
+  local mx, mn = '', ''
+  if cur[i] then mx, mn = string.match(cur[i], '^[^|]*|([^|]*)|([^|]*)$') end
+  kv[#kv + 1] = c; kv[#kv + 1] = n .. '|' .. mx .. '|' .. mn
+end
 chunked('HSET', KEYS[1], kv)
-return #ARGV
+return #codes
 "#)
 });
 
-/// ARGV: code. Sold (`null`), prices dropped.
+/// ARGV[1]: code. Sold, prices dropped.
 pub(crate) static MARK_SOLD: LazyLock<Lua> = LazyLock::new(|| {
     lua(r#"
-redis.call('HSET', KEYS[1], ARGV[1], 'null')
-redis.call('HDEL', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], 'null||')
 return 1
 "#)
 });
 
-/// ARGV: every code the broker holds. Returns `{added, removed}`.
+/// ARGV[1]: every code the broker holds, comma-separated. Returns
+/// `{added, removed}`, each comma-separated.
 pub(crate) static RECONCILE: LazyLock<Lua> = LazyLock::new(|| {
     lua(r#"
 local want, have = {}, {}
-for _, c in ipairs(ARGV) do want[c] = true end
+local broker = split(ARGV[1], ',')
+for _, c in ipairs(broker) do want[c] = true end
 local fields = redis.call('HKEYS', KEYS[1])
 local removed, added, kv = {}, {}, {}
 for _, c in ipairs(fields) do
   have[c] = true
   if not want[c] then removed[#removed + 1] = c end
 end
-if #removed > 0 then
-  chunked('HDEL', KEYS[1], removed)
-  chunked('HDEL', KEYS[2], removed)
-  chunked('HDEL', KEYS[3], removed)
+if #removed > 0 then chunked('HDEL', KEYS[1], removed) end
+local n = counter()
+for _, c in ipairs(broker) do
+  if not have[c] then have[c] = true; added[#added + 1] = c; kv[#kv + 1] = c; kv[#kv + 1] = n .. '||' end
 end
-for _, c in ipairs(ARGV) do
-  if not have[c] then have[c] = true; added[#added + 1] = c; kv[#kv + 1] = c; kv[#kv + 1] = '0' end
-end
-chunked('HSET', KEYS[1], kv)
-return {added, removed}
+if #kv > 0 then chunked('HSET', KEYS[1], kv) end
+return {table.concat(added, ','), table.concat(removed, ',')}
 "#)
 });
 
-/// ARGV: today (YYYY-MM-DD). +1 for every held code once per day; a date not
-/// after the last increment is a no-op. Returns 1 if it ran.
+/// ARGV[1]: today (YYYY-MM-DD). Bumps the book's day counter once per day
+/// (every held code's days = n - S grow by one; sold codes have no S).
+/// A date not after the last increment is a no-op. Returns 1 if it ran.
 pub(crate) static INC_HELD_DAYS: LazyLock<Lua> = LazyLock::new(|| {
     lua(r#"
-local last = redis.call('HGET', KEYS[4], 'inc_date')
+local last = redis.call('HGET', KEYS[2], 'inc_date')
 if last and last >= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[4], 'inc_date', ARGV[1])
-local all = redis.call('HGETALL', KEYS[1])
-local kv = {}
-for i = 1, #all, 2 do
-  if all[i + 1] ~= 'null' then kv[#kv + 1] = all[i]; kv[#kv + 1] = tostring(tonumber(all[i + 1]) + 1) end
-end
-chunked('HSET', KEYS[1], kv)
+redis.call('HSET', KEYS[2], 'inc_date', ARGV[1])
+redis.call('HINCRBY', KEYS[2], 'n', 1)
 return 1
 "#)
 });
 
-/// ARGV: triplets code, high, low (already rounded). For held codes only:
-/// max = max(old, high), min = min(old, low). Returns flat triplets of what
-/// changed: code, new max or '', new min or ''.
+/// ARGV[1]: ticks `code,high,low;…` (prices already rounded). For held codes
+/// only: max = max(old, high), min = min(old, low). Returns one
+/// `code|new max or ''|new min or ''` line per changed code.
 pub(crate) static UPDATE_EXTREMES: LazyLock<Lua> = LazyLock::new(|| {
     lua(r#"
-local n = #ARGV / 3
-if n == 0 then return {} end
-local codes = {}
-for i = 1, n do codes[i] = ARGV[3 * i - 2] end
-local held = redis.call('HMGET', KEYS[1], unpack(codes))
-local mx = redis.call('HMGET', KEYS[2], unpack(codes))
-local mn = redis.call('HMGET', KEYS[3], unpack(codes))
-local setmx, setmn, out = {}, {}, {}
-for i = 1, n do
-  local d = held[i]
-  if d and d ~= 'null' then
-    local c, hi, lo = codes[i], ARGV[3 * i - 1], ARGV[3 * i]
-    local nm, nn = '', ''
-    if (not mx[i]) or tonumber(hi) > tonumber(mx[i]) then setmx[#setmx + 1] = c; setmx[#setmx + 1] = hi; nm = hi end
-    if (not mn[i]) or tonumber(lo) < tonumber(mn[i]) then setmn[#setmn + 1] = c; setmn[#setmn + 1] = lo; nn = lo end
-    if nm ~= '' or nn ~= '' then out[#out + 1] = c; out[#out + 1] = nm; out[#out + 1] = nn end
+local all = redis.call('HGETALL', KEYS[1])
+local cur = {}
+for i = 1, #all, 2 do cur[all[i]] = all[i + 1] end
+local set, out = {}, {}
+for c, hi, lo in string.gmatch(ARGV[1], '([^,;]+),([^,;]+),([^,;]+)') do
+  local v = cur[c]
+  if v then
+    local s, mx, mn = string.match(v, '^([^|]*)|([^|]*)|([^|]*)$')
+    if s ~= 'null' then
+      local cm, cn = '', ''
+      if mx == '' or tonumber(hi) > tonumber(mx) then mx = hi; cm = hi end
+      if mn == '' or tonumber(lo) < tonumber(mn) then mn = lo; cn = lo end
+      if cm ~= '' or cn ~= '' then
+        set[#set + 1] = c; set[#set + 1] = s .. '|' .. mx .. '|' .. mn
+        out[#out + 1] = c .. '|' .. cm .. '|' .. cn
+      end
+    end
   end
 end
-chunked('HSET', KEYS[2], setmx)
-chunked('HSET', KEYS[3], setmn)
-return out
+if #set > 0 then chunked('HSET', KEYS[1], set) end
+return table.concat(out, '\n')
 "#)
 });
 
-/// ARGV: inc_date ('' = none), then quadruplets code, day ('null' or N),
-/// max ('' = none), min ('' = none). Replaces the whole book.
+/// ARGV[1]: inc_date ('' = none); ARGV[2]: `code|days or null|max|min;…`.
+/// Replaces the whole book (counter reset to 0, so S = -days).
 pub(crate) static REPLACE: LazyLock<Lua> = LazyLock::new(|| {
     lua(r#"
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
-if ARGV[1] ~= '' then redis.call('HSET', KEYS[4], 'inc_date', ARGV[1]) end
-local held, mx, mn = {}, {}, {}
-for i = 2, #ARGV, 4 do
-  local c = ARGV[i]
-  held[#held + 1] = c; held[#held + 1] = ARGV[i + 1]
-  if ARGV[i + 2] ~= '' then mx[#mx + 1] = c; mx[#mx + 1] = ARGV[i + 2] end
-  if ARGV[i + 3] ~= '' then mn[#mn + 1] = c; mn[#mn + 1] = ARGV[i + 3] end
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('HSET', KEYS[2], 'n', '0')
+if ARGV[1] ~= '' then redis.call('HSET', KEYS[2], 'inc_date', ARGV[1]) end
+local kv = {}
+for c, d, mx, mn in string.gmatch(ARGV[2], '([^|;]+)|([^|;]+)|([^|;]*)|([^|;]*)') do
+  local s = 'null'
+  if d ~= 'null' then s = tostring(-tonumber(d)) end
+  kv[#kv + 1] = c; kv[#kv + 1] = s .. '|' .. mx .. '|' .. mn
 end
-chunked('HSET', KEYS[1], held)
-chunked('HSET', KEYS[2], mx)
-chunked('HSET', KEYS[3], mn)
+if #kv > 0 then chunked('HSET', KEYS[1], kv) end
 return 1
 "#)
 });

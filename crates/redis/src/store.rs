@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use redis::Value;
 use sqdata_core::obs::timed;
 use sqdata_core::{
     BackendHealth, BookId, Code, Error, ExtremeChange, HealthCheck, PositionEntry, PositionSnapshot, PositionStore,
@@ -26,12 +25,13 @@ pub struct RedisStore {
     cfg: Arc<RedisConfig>,
 }
 
-/// The keys of one book: `<prefix>:{<account>:<book>}:held|max|min|meta`.
+/// The keys of one book: `<prefix>:{<account>:<book>}:pos` (a hash of
+/// code → `S|max|min`) and `…:meta` (the day counter `n` and `inc_date`).
 /// The braces are a hash tag: a book lives in one cluster slot, so every
 /// script touches one node.
-pub fn book_keys(prefix: &str, book: &BookId) -> [String; 4] {
+pub fn book_keys(prefix: &str, book: &BookId) -> [String; 2] {
     let tag = format!("{prefix}:{{{}:{}}}", book.account, book.book);
-    [format!("{tag}:held"), format!("{tag}:max"), format!("{tag}:min"), format!("{tag}:meta")]
+    [format!("{tag}:pos"), format!("{tag}:meta")]
 }
 
 fn price_arg(p: f64) -> String {
@@ -42,40 +42,8 @@ fn corrupt(what: &str, detail: impl std::fmt::Display) -> Error {
     Error::corrupt(format!("redis {what}"), detail.to_string())
 }
 
-fn bulk(v: &Value) -> Option<String> {
-    match v {
-        Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
-        Value::SimpleString(s) => Some(s.clone()),
-        Value::Int(i) => Some(i.to_string()),
-        _ => None,
-    }
-}
-
-fn pairs(key: &str, v: &Value) -> Result<Vec<(String, String)>> {
-    let items: Vec<&Value> = match v {
-        Value::Array(a) => a.iter().collect(),
-        Value::Map(m) => m.iter().flat_map(|(k, v)| [k, v]).collect(),
-        Value::Nil => Vec::new(),
-        other => return Err(corrupt(key, format!("expected a hash, got {other:?}"))),
-    };
-    items
-        .chunks(2)
-        .map(|kv| match kv {
-            [k, v] => Ok((bulk(k).unwrap_or_default(), bulk(v).unwrap_or_default())),
-            _ => Err(corrupt(key, "odd number of hash items")),
-        })
-        .collect()
-}
-
 fn parse_code(key: &str, s: &str) -> Result<Code> {
     Code::parse(s).map_err(|e| corrupt(key, e))
-}
-
-fn parse_day(key: &str, s: &str) -> Result<Option<u32>> {
-    if s == "null" {
-        return Ok(None);
-    }
-    s.parse::<u32>().map(Some).map_err(|_| corrupt(key, format!("bad held days {s:?}")))
 }
 
 fn parse_price(key: &str, s: &str) -> Result<f64> {
@@ -95,7 +63,7 @@ impl RedisStore {
         &self.cfg
     }
 
-    fn keys(&self, book: &BookId) -> [String; 4] {
+    fn keys(&self, book: &BookId) -> [String; 2] {
         book_keys(&self.cfg.prefix, book)
     }
 
@@ -160,36 +128,45 @@ impl RedisStore {
 
     async fn snapshot_inner(&self, book: &BookId) -> Result<PositionSnapshot> {
         let keys = self.keys(book);
-        let v: Vec<Value> = self.r.eval("snapshot", &SNAPSHOT, &keys, &[], false).await?;
-        let [held, max, min, inc] = <[Value; 4]>::try_from(v).map_err(|_| corrupt(&keys[0], "snapshot reply"))?;
+        let text: String = self.r.eval("snapshot", &SNAPSHOT, &keys, &[], false).await?;
+        let mut lines = text.split('\n');
+        let head = lines.next().unwrap_or("0|");
+        let (n, inc) = head.split_once('|').ok_or_else(|| corrupt(&keys[1], format!("bad meta {head:?}")))?;
+        let n: i64 = n.parse().map_err(|_| corrupt(&keys[1], format!("bad counter {n:?}")))?;
         let mut snap = PositionSnapshot::default();
-        for (c, d) in pairs(&keys[0], &held)? {
-            snap.positions.insert(
-                parse_code(&keys[0], &c)?,
-                PositionEntry { day_count: parse_day(&keys[0], &d)?, ..Default::default() },
-            );
-        }
-        for (key, val, is_max) in [(&keys[1], &max, true), (&keys[2], &min, false)] {
-            for (c, p) in pairs(key, val)? {
-                let code = parse_code(key, &c)?;
-                let p = parse_price(key, &p)?;
-                if let Some(e) = snap.positions.get_mut(&code) {
-                    if is_max {
-                        e.max_price = Some(p);
-                    } else {
-                        e.min_price = Some(p);
-                    }
-                }
-            }
-        }
-        if let Some(d) = bulk(&inc) {
+        if !inc.is_empty() {
             snap.inc_date = Some(
-                NaiveDate::parse_from_str(&d, "%Y-%m-%d")
-                    .map_err(|_| corrupt(&keys[3], format!("bad inc_date {d:?}")))?,
+                NaiveDate::parse_from_str(inc, "%Y-%m-%d")
+                    .map_err(|_| corrupt(&keys[1], format!("bad inc_date {inc:?}")))?,
             );
+        }
+        for line in lines {
+            let (code, value) = line.split_once('|').ok_or_else(|| corrupt(&keys[0], format!("bad entry {line:?}")))?;
+            snap.positions.insert(parse_code(&keys[0], code)?, parse_entry(&keys[0], n, value)?);
         }
         Ok(snap)
     }
+}
+
+/// `S|max|min` with the book's counter `n` → the entry.
+fn parse_entry(key: &str, n: i64, value: &str) -> Result<PositionEntry> {
+    let mut parts = value.splitn(3, '|');
+    let (s, mx, mn) = match (parts.next(), parts.next(), parts.next()) {
+        (Some(s), Some(mx), Some(mn)) => (s, mx, mn),
+        _ => return Err(corrupt(key, format!("bad value {value:?}"))),
+    };
+    let day_count = if s == "null" {
+        None
+    } else {
+        let start: i64 = s.parse().map_err(|_| corrupt(key, format!("bad start {s:?}")))?;
+        Some(u32::try_from(n - start).map_err(|_| corrupt(key, format!("negative held days ({n} - {start})")))?)
+    };
+    let price = |p: &str| (!p.is_empty()).then(|| parse_price(key, p)).transpose();
+    Ok(PositionEntry { day_count, max_price: price(mx)?, min_price: price(mn)? })
+}
+
+fn join(codes: &[Code]) -> String {
+    codes.iter().map(Code::to_string).collect::<Vec<_>>().join(",")
 }
 
 fn check_token(t: &str) -> Result<()> {
@@ -210,26 +187,31 @@ impl PositionStore for RedisStore {
             return Ok(BTreeMap::new());
         }
         let keys = self.keys(book);
-        let mut c = redis::cmd("HMGET");
-        c.arg(&keys[0]);
+        let mut p = redis::pipe();
+        p.cmd("HGET").arg(&keys[1]).arg("n");
+        p.cmd("HMGET").arg(&keys[0]);
         for code in codes {
-            c.arg(code.to_string());
+            p.arg(code.to_string());
         }
-        let vals: Vec<Option<String>> = timed(BACKEND, "held_days", self.r.cmd("held_days", &c)).await?;
+        let (n, vals): (Option<i64>, Vec<Option<String>>) =
+            timed(BACKEND, "held_days", self.r.pipe("held_days", &p)).await?;
+        let n = n.unwrap_or(0);
         let mut out = BTreeMap::new();
         for (code, v) in codes.iter().zip(vals) {
             if let Some(v) = v {
-                out.insert(*code, parse_day(&keys[0], &v)?);
+                out.insert(*code, parse_entry(&keys[0], n, &v)?.day_count);
             }
         }
         Ok(out)
     }
 
     async fn new_held(&self, book: &BookId, codes: &[Code]) -> Result<()> {
-        let args: Vec<String> = codes.iter().map(Code::to_string).collect();
-        timed(BACKEND, "new_held", self.r.eval::<i64>("new_held", &NEW_HELD, &self.keys(book), &args, true))
-            .await
-            .map(|_| ())
+        for chunk in codes.chunks(1000) {
+            let arg = join(chunk);
+            timed(BACKEND, "new_held", self.r.eval::<i64>("new_held", &NEW_HELD, &self.keys(book), &[arg], true))
+                .await?;
+        }
+        Ok(())
     }
 
     async fn mark_sold(&self, book: &BookId, code: Code) -> Result<()> {
@@ -246,14 +228,13 @@ impl PositionStore for RedisStore {
         let mut uniq: Vec<Code> = broker_codes.to_vec();
         uniq.sort();
         uniq.dedup();
-        let args: Vec<String> = uniq.iter().map(Code::to_string).collect();
         let keys = self.keys(book);
-        let (added, removed): (Vec<String>, Vec<String>) =
-            timed(BACKEND, "reconcile", self.r.eval("reconcile", &RECONCILE, &keys, &args, true)).await?;
-        let mut r = ReconcileReport {
-            added: added.iter().map(|c| parse_code(&keys[0], c)).collect::<Result<_>>()?,
-            removed: removed.iter().map(|c| parse_code(&keys[0], c)).collect::<Result<_>>()?,
+        let (added, removed): (String, String) =
+            timed(BACKEND, "reconcile", self.r.eval("reconcile", &RECONCILE, &keys, &[join(&uniq)], true)).await?;
+        let codes = |s: &str| -> Result<Vec<Code>> {
+            s.split(',').filter(|c| !c.is_empty()).map(|c| parse_code(&keys[0], c)).collect()
         };
+        let mut r = ReconcileReport { added: codes(&added)?, removed: codes(&removed)? };
         r.added.sort();
         r.removed.sort();
         Ok(r)
@@ -281,23 +262,29 @@ impl PositionStore for RedisStore {
         let keys = self.keys(book);
         let mut out = Vec::new();
         for chunk in ticks.chunks(TICKS_PER_CALL) {
-            let mut args = Vec::with_capacity(chunk.len() * 3);
+            let mut arg = String::with_capacity(chunk.len() * 24);
             for t in chunk {
-                args.push(t.code.to_string());
-                args.push(price_arg(t.high));
-                args.push(price_arg(t.low));
-            }
-            let flat: Vec<String> =
-                timed(BACKEND, "update_extremes", self.r.eval("update_extremes", &UPDATE_EXTREMES, &keys, &args, true))
-                    .await?;
-            for t in flat.chunks(3) {
-                if let [c, mx, mn] = t {
-                    out.push(ExtremeChange {
-                        code: parse_code(&keys[1], c)?,
-                        max_price: (!mx.is_empty()).then(|| parse_price(&keys[1], mx)).transpose()?,
-                        min_price: (!mn.is_empty()).then(|| parse_price(&keys[2], mn)).transpose()?,
-                    });
+                if !arg.is_empty() {
+                    arg.push(';');
                 }
+                arg.push_str(&format!("{},{},{}", t.code, price_arg(t.high), price_arg(t.low)));
+            }
+            let text: String = timed(
+                BACKEND,
+                "update_extremes",
+                self.r.eval("update_extremes", &UPDATE_EXTREMES, &keys, &[arg], true),
+            )
+            .await?;
+            for line in text.split('\n').filter(|l| !l.is_empty()) {
+                let mut f = line.splitn(3, '|');
+                let (Some(c), Some(mx), Some(mn)) = (f.next(), f.next(), f.next()) else {
+                    return Err(corrupt(&keys[0], format!("bad reply line {line:?}")));
+                };
+                out.push(ExtremeChange {
+                    code: parse_code(&keys[0], c)?,
+                    max_price: (!mx.is_empty()).then(|| parse_price(&keys[0], mx)).transpose()?,
+                    min_price: (!mn.is_empty()).then(|| parse_price(&keys[0], mn)).transpose()?,
+                });
             }
         }
         Ok(out)
@@ -305,16 +292,24 @@ impl PositionStore for RedisStore {
 
     async fn replace_book(&self, book: &BookId, snapshot: &PositionSnapshot) -> Result<()> {
         snapshot.validate()?;
-        let mut args = vec![snapshot.inc_date.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default()];
+        let inc = snapshot.inc_date.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default();
+        let mut packed = String::with_capacity(snapshot.positions.len() * 32);
         for (c, e) in &snapshot.positions {
-            args.push(c.to_string());
-            args.push(e.day_count.map(|d| d.to_string()).unwrap_or_else(|| "null".into()));
-            args.push(e.max_price.map(price_arg).unwrap_or_default());
-            args.push(e.min_price.map(price_arg).unwrap_or_default());
+            if !packed.is_empty() {
+                packed.push(';');
+            }
+            let day = e.day_count.map(|d| d.to_string()).unwrap_or_else(|| "null".into());
+            let mx = e.max_price.map(price_arg).unwrap_or_default();
+            let mn = e.min_price.map(price_arg).unwrap_or_default();
+            packed.push_str(&format!("{c}|{day}|{mx}|{mn}"));
         }
-        timed(BACKEND, "replace_book", self.r.eval::<i64>("replace_book", &REPLACE, &self.keys(book), &args, true))
-            .await
-            .map(|_| ())
+        timed(
+            BACKEND,
+            "replace_book",
+            self.r.eval::<i64>("replace_book", &REPLACE, &self.keys(book), &[inc, packed], true),
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn delete_book(&self, book: &BookId) -> Result<()> {

@@ -31,21 +31,67 @@ impl std::fmt::Display for Tier {
     }
 }
 
+/// A backend a domain can be served by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// SilverQuant-compatible files.
+    File,
+    /// Redis (positions, quotes).
+    Redis,
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Backend::File => "file",
+            Backend::Redis => "redis",
+        })
+    }
+}
+
+/// Which backend serves each domain; unset domains follow the tier.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Routing {
+    /// Hot position state.
+    pub positions: Option<Backend>,
+    /// Latest quotes.
+    pub quotes: Option<Backend>,
+    /// Deals.
+    pub deals: Option<Backend>,
+    /// Equity curve.
+    pub assets: Option<Backend>,
+    /// K-lines.
+    pub bars: Option<Backend>,
+}
+
 /// The whole configuration. Every section denies unknown keys, so a typo is
-/// an error rather than a silently ignored setting.
+/// an error rather than a silently ignored setting. Sections of backends this
+/// binary was built without are accepted and ignored (so one file serves
+/// every build); routing a domain to such a backend is an error.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Which tier to run.
     pub tier: Tier,
+    /// Per-domain overrides of the tier's routing.
+    pub stores: Routing,
     /// The file backend (always present: embedded store and fallback).
     pub file: FileConfig,
+    /// The Redis backend.
+    #[cfg(feature = "redis")]
+    pub redis: sqdata_redis::RedisConfig,
+    #[cfg(not(feature = "redis"))]
+    #[serde(skip_serializing)]
+    #[doc(hidden)]
+    pub redis: Option<serde::de::IgnoredAny>,
 }
 
 /// Top-level keys the environment may set (`SQDATA_FILE__ROOT=…`). Other
 /// `SQDATA_*` variables (`SQDATA_CONFIG`, `SQDATA_TEST_*`, `SQDATA_LOG`)
 /// belong to tools and tests, not to this file.
-const ENV_SECTIONS: [&str; 2] = ["tier", "file"];
+const ENV_SECTIONS: [&str; 4] = ["tier", "stores", "file", "redis"];
 
 /// The file the CLI reads when no `--config` is given and `SQDATA_CONFIG` is unset.
 pub const DEFAULT_CONFIG_FILE: &str = "sqdata.toml";
@@ -78,16 +124,55 @@ impl Config {
         }))
     }
 
-    /// Checks every section.
+    /// Checks every section and that every routed backend is built in.
     pub fn validate(&self) -> Result<()> {
         self.file.validate()?;
-        if self.tier != Tier::Embedded {
-            return Err(Error::Config(format!(
-                "tier {} is not built into this binary yet; only the embedded tier is available",
-                self.tier
-            )));
+        #[cfg(feature = "redis")]
+        if self.uses(Backend::Redis) {
+            self.redis.validate()?;
+        }
+        if self.tier == Tier::Full {
+            return Err(Error::Config(
+                "tier full (MySQL + MinIO) is not available yet; use embedded or route domains in [stores]".into(),
+            ));
+        }
+        for (domain, b) in self.routes() {
+            let built = match b {
+                Backend::File => true,
+                Backend::Redis => cfg!(feature = "redis"),
+            };
+            if !built {
+                return Err(Error::Config(format!(
+                    "{domain} is routed to {b}, but this binary was built without the {b} backend \
+                     (build with `cargo xtask build --tier mvp` or the `{b}` feature)"
+                )));
+            }
+            if b == Backend::Redis && !matches!(domain, "positions" | "quotes") {
+                return Err(Error::Config(format!("redis holds positions and quotes, not {domain}")));
+            }
         }
         Ok(())
+    }
+
+    /// The backend of each domain: `[stores]` overrides, else the tier's choice.
+    pub fn routes(&self) -> [(&'static str, Backend); 5] {
+        let hot = match self.tier {
+            Tier::Embedded => Backend::File,
+            Tier::Mvp | Tier::Full => Backend::Redis,
+        };
+        let s = &self.stores;
+        [
+            ("positions", s.positions.unwrap_or(hot)),
+            ("quotes", s.quotes.unwrap_or(hot)),
+            ("deals", s.deals.unwrap_or(Backend::File)),
+            ("assets", s.assets.unwrap_or(Backend::File)),
+            ("bars", s.bars.unwrap_or(Backend::File)),
+        ]
+    }
+
+    /// Whether any domain is routed to `b`.
+    pub fn uses(&self, b: Backend) -> bool {
+        self.routes().iter().any(|(_, x)| *x == b)
     }
 
     /// The built-in defaults as TOML (what `config/default.toml` holds and `sqdata init` writes).
@@ -119,14 +204,40 @@ fn toml_of(c: &Config) -> String {
          \n\
          # Point a book at a live SilverQuant cache folder:\n\
          # [file.books]\n\
-         # \"55009728/prod_pwc\" = \"/path/to/SilverQuant/_cache/prod_pwc\"\n",
+         # \"55009728/prod_pwc\" = \"/path/to/SilverQuant/_cache/prod_pwc\"\n\
+         \n\
+         # Which backend serves each domain; unset domains follow the tier.\n\
+         # [stores]\n\
+         # positions = \"redis\"\n\
+         # quotes = \"redis\"\n\
+         \n\
+         {redis}",
         tier = c.tier,
         root = f.root.display(),
         dur = serde_json::to_value(f.durability).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
         enc = serde_json::to_value(f.deal_encoding).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
         ttl = f.quote_ttl_ms,
+        redis = REDIS_DEFAULT_TOML,
     )
 }
+
+/// The `[redis]` defaults, as text so that builds without the Redis backend
+/// write the same file (a test checks it against `RedisConfig::default()`).
+const REDIS_DEFAULT_TOML: &str = "[redis]\n\
+# Standalone URL; set `cluster` (seed URLs) or `sentinels` + `sentinel_master` instead for those topologies.\n\
+url = \"redis://127.0.0.1:6379/0\"\n\
+cluster = []\n\
+sentinels = []\n\
+sentinel_master = \"mymaster\"\n\
+# Every key starts with this prefix; a book lives under one hash tag: <prefix>:{<account>:<book>}:held|max|min|meta.\n\
+prefix = \"sq\"\n\
+connect_timeout_ms = 1000\n\
+response_timeout_ms = 1000\n\
+# Replicas that must acknowledge a write (WAIT) before it is acknowledged; 1 with Sentinel loses nothing in a failover.\n\
+replica_acks = 0\n\
+replica_ack_timeout_ms = 200\n\
+quote_ttl_ms = 5000\n\
+session_ttl_s = 86400\n";
 
 #[cfg(test)]
 #[allow(clippy::result_large_err)] // figment::Jail's closures return figment::Error
@@ -134,8 +245,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn routing_follows_tier_and_overrides() {
+        let c = Config::default();
+        assert!(c.routes().iter().all(|(_, b)| *b == Backend::File));
+        let c =
+            Config { stores: Routing { positions: Some(Backend::Redis), ..Default::default() }, ..Default::default() };
+        assert_eq!(c.routes()[0], ("positions", Backend::Redis));
+        assert_eq!(c.validate().is_ok(), cfg!(feature = "redis"));
+        let c = Config { stores: Routing { deals: Some(Backend::Redis), ..Default::default() }, ..Default::default() };
+        assert!(c.validate().is_err());
+        assert!(Config { tier: Tier::Full, ..Default::default() }.validate().is_err());
+    }
+
+    #[test]
     fn default_toml_is_the_defaults() {
-        let parsed: Config = Figment::from(Toml::string(&Config::default_toml())).extract().unwrap();
+        #[allow(unused_mut)]
+        let mut parsed: Config = Figment::from(Toml::string(&Config::default_toml())).extract().unwrap();
+        // without the backend built in, its section is accepted and ignored
+        #[cfg(not(feature = "redis"))]
+        {
+            assert!(parsed.redis.is_some());
+            parsed.redis = None;
+        }
         assert_eq!(parsed, Config::default());
     }
 

@@ -5,15 +5,33 @@ pub mod silverquant;
 
 use std::sync::Arc;
 
-pub use config::{Config, DEFAULT_CONFIG_FILE, Tier};
+pub use config::{Backend, Config, DEFAULT_CONFIG_FILE, Routing, Tier};
 pub use sqdata_core::*;
 pub use sqdata_file::{FileConfig, FileStore, kline};
 
-/// Opens the stores the configuration asks for.
-///
-/// Embedded tier: the file backend serves every domain.
+#[cfg(feature = "redis")]
+pub use sqdata_redis::{RedisConfig, RedisStore};
+
+/// Opens the stores the configuration asks for: each domain from the
+/// backend its routing names (the files always open: they are the embedded
+/// store and every tier's fallback). Nothing here contacts a server; a server
+/// that is down shows up as errors on use and in `health`.
 pub fn open(config: &Config) -> Result<Stores> {
     config.validate()?;
     let file = Arc::new(FileStore::open(config.file.clone())?);
-    Ok(Stores::from_one(file))
+    #[allow(unused_mut)]
+    let mut stores = Stores::from_one(file);
+    #[cfg(feature = "redis")]
+    if config.uses(Backend::Redis) {
+        let r = Arc::new(RedisStore::open(config.redis.clone())?);
+        for (domain, b) in config.routes() {
+            match (domain, b) {
+                ("positions", Backend::Redis) => stores.positions = r.clone(),
+                ("quotes", Backend::Redis) => stores.quotes = r.clone(),
+                _ => {}
+            }
+        }
+        stores.backends.push(r);
+    }
+    Ok(stores)
 }

@@ -11,6 +11,7 @@ pub mod bars;
 pub mod deals;
 mod memory;
 pub mod positions;
+pub mod procs;
 pub mod quotes;
 
 pub use memory::MemoryStore;

@@ -28,6 +28,12 @@ pub(crate) struct Args {
     /// Only scenarios whose name contains this (repeatable).
     #[arg(long)]
     only: Vec<String>,
+    /// Which suite: file (default), redis, or all that are built in.
+    #[arg(long, default_value = "file")]
+    suite: String,
+    /// The Redis to benchmark (a private key prefix is used and removed).
+    #[arg(long, env = "SQDATA_BENCH_REDIS_URL", default_value = "redis://127.0.0.1:6379/0")]
+    redis_url: String,
 }
 
 #[derive(Serialize)]
@@ -37,14 +43,35 @@ struct Report {
 }
 
 pub(crate) async fn run(ctx: &Ctx, a: Args) -> anyhow::Result<ExitCode> {
+    let run_file = a.suite == "file" || a.suite == "all";
+    let run_redis = a.suite == "redis" || a.suite == "all";
+    if !run_file && !run_redis {
+        return Err(sqdata::Error::invalid("suite", &a.suite, "expected file, redis or all").into());
+    }
     let opts = Options {
-        data_dir: a.bench_dir,
+        data_dir: a.bench_dir.clone(),
         spec: if a.quick { Spec::small() } else { Spec::full() },
         iterations: a.iterations,
         market_iterations: a.market_iterations,
         only: a.only,
     };
-    let scenarios = sqdata_bench::run_file_suite(&opts).await?;
+    let mut scenarios = Vec::new();
+    if run_file {
+        scenarios.extend(sqdata_bench::run_file_suite(&opts).await?);
+    }
+    if run_redis {
+        #[cfg(feature = "redis")]
+        scenarios.extend(
+            sqdata_bench::redis_suite::run_redis_suite(&sqdata_bench::redis_suite::RedisOptions {
+                url: a.redis_url.clone(),
+                iterations: a.iterations,
+                data_dir: a.bench_dir.clone(),
+            })
+            .await?,
+        );
+        #[cfg(not(feature = "redis"))]
+        return Err(anyhow::anyhow!("this sqdata was built without Redis; build with `cargo xtask build --tier mvp`"));
+    }
     let machine = format!(
         "{} cores, {}",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
