@@ -16,6 +16,11 @@ fn data_dir() -> PathBuf {
 }
 
 fn benches(c: &mut Criterion) {
+    // Generating the data takes seconds: only when really benchmarking, not
+    // when a test runner lists or smoke-runs this binary.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let dir = data_dir();
     let spec = if std::env::var_os("SQDATA_BENCH_FULL").is_some() { data::Spec::full() } else { data::Spec::small() };

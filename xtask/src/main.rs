@@ -83,11 +83,16 @@ fn build_tier(tier: &str, check_only: bool) -> Result<()> {
 fn test(extra: &[String]) -> Result<()> {
     let env = services::up(&services::default_set())?;
     if has_nextest() {
-        run("tests", cargo().args(["nextest", "run", "--workspace", "--all-targets"]).args(extra).envs(env.clone()))?;
+        // Benches are built by clippy --all-targets and run by `cargo xtask bench`;
+        // as tests they would only measure noise.
+        run(
+            "tests",
+            cargo().args(["nextest", "run", "--workspace", "--lib", "--bins", "--tests"]).args(extra).envs(env.clone()),
+        )?;
         // nextest does not run doctests
         run("doctests", cargo().args(["test", "--workspace", "--doc"]).envs(env))
     } else {
-        run("tests", cargo().args(["test", "--workspace", "--all-targets"]).args(extra).envs(env))
+        run("tests", cargo().args(["test", "--workspace", "--lib", "--bins", "--tests"]).args(extra).envs(env))
     }
 }
 
