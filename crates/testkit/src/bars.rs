@@ -17,13 +17,15 @@ pub fn daily_bars(n: usize) -> Vec<Bar> {
     let seed = random_u64();
     (0..n)
         .map(|i| {
-            let base = 10.0 + ((seed >> (i % 32)) % 500) as f64 / 100.0;
+            // prices are decimals (cents), as an exchange quotes them
+            let cents = 1000 + ((seed >> (i % 32)) % 500) as i64;
+            let p = |c: i64| c as f64 / 100.0;
             Bar {
                 datetime: start + Duration::days(i as i64),
-                open: base,
-                high: base + 0.37,
-                low: base - 0.21,
-                close: base + 0.05,
+                open: p(cents),
+                high: p(cents + 37),
+                low: p(cents - 21),
+                close: p(cents + 5),
                 volume: 100_000 + i as u64 * 37,
                 amount: 1_234_567.5 + i as f64,
             }
@@ -62,7 +64,8 @@ pub async fn saving_again_replaces_the_series(fx: &Fixture) {
     s.save_bars(&BarSeries { key: k, bars: old.clone() }, BarWriteMode::Replace).await.unwrap();
     s.save_bars(&BarSeries { key: k, bars: old.clone() }, BarWriteMode::Replace).await.unwrap();
     assert_eq!(s.load_bars(&k, TimeRange::all()).await.unwrap().len(), 100, "no duplicates");
-    let new: Vec<Bar> = old[30..].iter().map(|b| Bar { close: b.close * 0.9, ..*b }).collect();
+    let new: Vec<Bar> =
+        old[30..].iter().map(|b| Bar { close: ((b.close * 0.9) * 100.0).round() / 100.0, ..*b }).collect();
     s.save_bars(&BarSeries { key: k, bars: new.clone() }, BarWriteMode::Replace).await.unwrap();
     assert_eq!(s.load_bars(&k, TimeRange::all()).await.unwrap(), new);
     cleanup(&*s, &k).await;
@@ -149,17 +152,19 @@ pub async fn minute_bars_roundtrip(fx: &Fixture) {
     let s = store(fx);
     let k = key(Period::Min1);
     let open: NaiveDateTime = NaiveDate::from_ymd_opt(2025, 10, 10).unwrap().and_hms_opt(9, 31, 0).unwrap();
+    // prices are decimals (cents), as an exchange quotes them
     let bars: Vec<Bar> = (0..240)
         .map(|i| {
-            let p = 20.0 + (i % 17) as f64 / 100.0;
+            let c = 2000 + (i % 17);
+            let p = |c: i64| c as f64 / 100.0;
             Bar {
                 datetime: open + Duration::minutes(i),
-                open: p,
-                high: p + 0.02,
-                low: p - 0.01,
-                close: p,
+                open: p(c),
+                high: p(c + 2),
+                low: p(c - 1),
+                close: p(c),
                 volume: 1000 + i as u64,
-                amount: p * 1000.0,
+                amount: c as f64 * 10.0,
             }
         })
         .collect();
