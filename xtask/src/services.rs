@@ -37,9 +37,14 @@ pub(crate) const MYSQL_PORT: u16 = 3306;
 pub(crate) const ALL: [&str; 7] = ["redis", "redis-cluster", "redis-sentinel", "mysql", "clickhouse", "s3", "chdb"];
 const DEFAULT: [&str; 6] = ["redis", "redis-cluster", "redis-sentinel", "mysql", "clickhouse", "s3"];
 
-/// The services `ci` and `test` start (everything but chdb, which is large).
+/// The services `ci` and `test` start: all of them, chdb (the modern
+/// ClickHouse engine) when its shim is present beside the project.
 pub(crate) fn default_set() -> Vec<&'static str> {
-    DEFAULT.to_vec()
+    let mut v = DEFAULT.to_vec();
+    if chdb_http_script().is_some() {
+        v.push("chdb");
+    }
+    v
 }
 
 /// Where services keep their data, logs, pid files and virtualenvs.
@@ -443,7 +448,8 @@ fn start(name: &str) -> Result<()> {
             if http_get(CHDB_PORT, "/ping").is_some_and(|r| r.contains("Ok")) {
                 return Ok(());
             }
-            let script = chdb_http_script()?;
+            let script = chdb_http_script()
+                .context("chdb_http.py not found beside the project; set SQDATA_CHDB_HTTP to its path")?;
             let v = b.join("venv-chdb");
             spawn(
                 "chdb",
@@ -461,17 +467,16 @@ fn start(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// The chdb-http shim shipped beside the project (`../shared/tools/chdb-http`),
-/// or wherever `SQDATA_CHDB_HTTP` points.
-fn chdb_http_script() -> Result<PathBuf> {
+/// The chdb-http shim shipped beside the project (`shared/tools/chdb-http`
+/// in this folder or any folder above it, or `/work/shared`), or wherever
+/// `SQDATA_CHDB_HTTP` points.
+pub(crate) fn chdb_http_script() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("SQDATA_CHDB_HTTP") {
-        return Ok(PathBuf::from(p));
+        return Some(PathBuf::from(p));
     }
-    let p = crate::project_root().join("../shared/tools/chdb-http/chdb_http.py");
-    if p.exists() {
-        return Ok(p);
-    }
-    bail!("chdb_http.py not found at {}; set SQDATA_CHDB_HTTP to its path", p.display())
+    let rel = Path::new("shared/tools/chdb-http/chdb_http.py");
+    let root = crate::project_root();
+    root.ancestors().map(|a| a.join(rel)).chain([Path::new("/work").join(rel)]).find(|p| p.exists())
 }
 
 /// Starts the services and returns the variables the tests read.

@@ -34,6 +34,9 @@ pub struct ClickHouseConfig {
     pub timeout_ms: u64,
     /// Rows per INSERT for bulk bar loads.
     pub bulk_batch_rows: usize,
+    /// Keep idle HTTP connections for reuse. Turn off for single-threaded
+    /// endpoints (the chdb-http test shim serves one connection at a time).
+    pub keep_alive: bool,
 }
 
 impl Default for ClickHouseConfig {
@@ -50,6 +53,7 @@ impl Default for ClickHouseConfig {
             flush_interval_ms: 1000,
             timeout_ms: 30_000,
             bulk_batch_rows: 500_000,
+            keep_alive: true,
         }
     }
 }

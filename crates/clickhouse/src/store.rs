@@ -157,7 +157,19 @@ impl ClickHouseStore {
         // Bootstrap queries (version, migrations) use plain RowBinary, which
         // every server understands; the data client gets the validation the
         // detected server supports.
-        let mut base = Client::default().with_url(cfg.url.clone()).with_user(cfg.user.clone()).with_validation(false);
+        let http = {
+            let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            connector.set_keepalive(Some(Duration::from_secs(60)));
+            connector.set_connect_timeout(Some(Duration::from_millis(cfg.timeout_ms.min(5000))));
+            let mut b = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new());
+            b.pool_idle_timeout(Duration::from_secs(2));
+            if !cfg.keep_alive {
+                b.pool_max_idle_per_host(0);
+            }
+            b.build(connector)
+        };
+        let mut base =
+            Client::with_http_client(http).with_url(cfg.url.clone()).with_user(cfg.user.clone()).with_validation(false);
         if !cfg.password.is_empty() {
             base = base.with_password(cfg.password.clone());
         }
