@@ -488,8 +488,15 @@ pub(crate) fn up(which: &[&str]) -> Result<Vec<(String, String)>> {
         eprintln!("service {w:<15} ready ({:.1}s)", t.elapsed().as_secs_f64());
     }
     let env = env_of(which);
-    let file: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
-    std::fs::write(base().join("env"), file)?;
+    // The env file accumulates: `up --only x` must not forget the others.
+    let path = base().join("env");
+    let mut all: std::collections::BTreeMap<String, String> = std::fs::read_to_string(&path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect();
+    all.extend(env.iter().cloned());
+    std::fs::write(&path, all.iter().map(|(k, v)| format!("{k}={v}\n")).collect::<String>())?;
     Ok(env)
 }
 
