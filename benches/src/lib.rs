@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 
 pub mod baseline;
+#[cfg(feature = "clickhouse")]
+pub mod clickhouse_suite;
 pub mod data;
 #[cfg(feature = "redis")]
 pub mod redis_suite;

@@ -15,7 +15,7 @@ mod services;
 
 /// The cargo features of each tier on the `sqdata` facade (and so the CLI).
 /// Tiers whose backends have not landed yet are listed with `None`.
-const TIERS: &[(&str, Option<&str>)] = &[("embedded", Some("")), ("mvp", None), ("full", None)];
+const TIERS: &[(&str, Option<&str>)] = &[("embedded", Some("")), ("mvp", Some("mvp")), ("full", None)];
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -74,7 +74,9 @@ fn build_tier(tier: &str, check_only: bool) -> Result<()> {
     };
     let mut c = cargo();
     c.args([if check_only { "check" } else { "build" }, "-p", "sqdata-cli", "--no-default-features"]);
-    c.args(["--features", &format!("sqdata/file{}", features)]);
+    if !features.is_empty() {
+        c.args(["--features", features]);
+    }
     run(&format!("build tier {tier}"), &mut c)
 }
 

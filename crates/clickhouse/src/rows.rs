@@ -117,8 +117,8 @@ pub(crate) struct BarRow {
 
 /// A bar as read back (the series is known from the query, the code per row).
 #[derive(Debug, Clone, Row, Deserialize)]
-pub(crate) struct BarRead {
-    pub(crate) code: String,
+pub(crate) struct BarRead<'a> {
+    pub(crate) code: &'a str,
     pub(crate) datetime: u32,
     pub(crate) open: i64,
     pub(crate) high: i64,
@@ -128,7 +128,7 @@ pub(crate) struct BarRead {
     pub(crate) amount: f64,
 }
 
-impl BarRead {
+impl BarRead<'_> {
     pub(crate) fn bar(&self) -> Bar {
         Bar {
             datetime: from_secs(self.datetime),

@@ -39,6 +39,8 @@ pub enum Backend {
     File,
     /// Redis (positions, quotes).
     Redis,
+    /// ClickHouse (deals, assets, bars).
+    Clickhouse,
 }
 
 impl std::fmt::Display for Backend {
@@ -46,6 +48,7 @@ impl std::fmt::Display for Backend {
         f.write_str(match self {
             Backend::File => "file",
             Backend::Redis => "redis",
+            Backend::Clickhouse => "clickhouse",
         })
     }
 }
@@ -86,12 +89,19 @@ pub struct Config {
     #[serde(skip_serializing)]
     #[doc(hidden)]
     pub redis: Option<serde::de::IgnoredAny>,
+    /// The ClickHouse backend.
+    #[cfg(feature = "clickhouse")]
+    pub clickhouse: sqdata_clickhouse::ClickHouseConfig,
+    #[cfg(not(feature = "clickhouse"))]
+    #[serde(skip_serializing)]
+    #[doc(hidden)]
+    pub clickhouse: Option<serde::de::IgnoredAny>,
 }
 
 /// Top-level keys the environment may set (`SQDATA_FILE__ROOT=…`). Other
 /// `SQDATA_*` variables (`SQDATA_CONFIG`, `SQDATA_TEST_*`, `SQDATA_LOG`)
 /// belong to tools and tests, not to this file.
-const ENV_SECTIONS: [&str; 4] = ["tier", "stores", "file", "redis"];
+const ENV_SECTIONS: [&str; 5] = ["tier", "stores", "file", "redis", "clickhouse"];
 
 /// The file the CLI reads when no `--config` is given and `SQDATA_CONFIG` is unset.
 pub const DEFAULT_CONFIG_FILE: &str = "sqdata.toml";
@@ -131,6 +141,10 @@ impl Config {
         if self.uses(Backend::Redis) {
             self.redis.validate()?;
         }
+        #[cfg(feature = "clickhouse")]
+        if self.uses(Backend::Clickhouse) {
+            self.clickhouse.validate()?;
+        }
         if self.tier == Tier::Full {
             return Err(Error::Config(
                 "tier full (MySQL + MinIO) is not available yet; use embedded or route domains in [stores]".into(),
@@ -140,6 +154,7 @@ impl Config {
             let built = match b {
                 Backend::File => true,
                 Backend::Redis => cfg!(feature = "redis"),
+                Backend::Clickhouse => cfg!(feature = "clickhouse"),
             };
             if !built {
                 return Err(Error::Config(format!(
@@ -150,23 +165,26 @@ impl Config {
             if b == Backend::Redis && !matches!(domain, "positions" | "quotes") {
                 return Err(Error::Config(format!("redis holds positions and quotes, not {domain}")));
             }
+            if b == Backend::Clickhouse && !matches!(domain, "deals" | "assets" | "bars") {
+                return Err(Error::Config(format!("clickhouse holds deals, assets and bars, not {domain}")));
+            }
         }
         Ok(())
     }
 
     /// The backend of each domain: `[stores]` overrides, else the tier's choice.
     pub fn routes(&self) -> [(&'static str, Backend); 5] {
-        let hot = match self.tier {
-            Tier::Embedded => Backend::File,
-            Tier::Mvp | Tier::Full => Backend::Redis,
+        let (hot, analytic) = match self.tier {
+            Tier::Embedded => (Backend::File, Backend::File),
+            Tier::Mvp | Tier::Full => (Backend::Redis, Backend::Clickhouse),
         };
         let s = &self.stores;
         [
             ("positions", s.positions.unwrap_or(hot)),
             ("quotes", s.quotes.unwrap_or(hot)),
-            ("deals", s.deals.unwrap_or(Backend::File)),
-            ("assets", s.assets.unwrap_or(Backend::File)),
-            ("bars", s.bars.unwrap_or(Backend::File)),
+            ("deals", s.deals.unwrap_or(analytic)),
+            ("assets", s.assets.unwrap_or(analytic)),
+            ("bars", s.bars.unwrap_or(analytic)),
         ]
     }
 
@@ -211,15 +229,33 @@ fn toml_of(c: &Config) -> String {
          # positions = \"redis\"\n\
          # quotes = \"redis\"\n\
          \n\
-         {redis}",
+         {redis}\n{clickhouse}",
         tier = c.tier,
         root = f.root.display(),
         dur = serde_json::to_value(f.durability).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
         enc = serde_json::to_value(f.deal_encoding).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
         ttl = f.quote_ttl_ms,
         redis = REDIS_DEFAULT_TOML,
+        clickhouse = CLICKHOUSE_DEFAULT_TOML,
     )
 }
+
+/// The `[clickhouse]` defaults (checked against `ClickHouseConfig::default()`).
+const CLICKHOUSE_DEFAULT_TOML: &str = "[clickhouse]\n\
+url = \"http://127.0.0.1:8123\"\n\
+database = \"sqdata\"\n\
+user = \"default\"\n\
+password = \"\"\n\
+# Row validation of the driver; unset = on for servers >= 24, off for older ones (18.16 rejects it).\n\
+# validation = true\n\
+compression = \"lz4\"\n\
+# Deals are acknowledged once written here, then inserted in batches.\n\
+journal_dir = \"sqdata-data/_clickhouse_journal\"\n\
+flush_rows = 10000\n\
+flush_interval_ms = 1000\n\
+timeout_ms = 30000\n\
+bulk_batch_rows = 500000\n\
+keep_alive = true\n";
 
 /// The `[redis]` defaults, as text so that builds without the Redis backend
 /// write the same file (a test checks it against `RedisConfig::default()`).
@@ -266,6 +302,11 @@ mod tests {
         {
             assert!(parsed.redis.is_some());
             parsed.redis = None;
+        }
+        #[cfg(not(feature = "clickhouse"))]
+        {
+            assert!(parsed.clickhouse.is_some());
+            parsed.clickhouse = None;
         }
         assert_eq!(parsed, Config::default());
     }

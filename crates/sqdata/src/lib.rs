@@ -9,6 +9,8 @@ pub use config::{Backend, Config, DEFAULT_CONFIG_FILE, Routing, Tier};
 pub use sqdata_core::*;
 pub use sqdata_file::{FileConfig, FileStore, kline};
 
+#[cfg(feature = "clickhouse")]
+pub use sqdata_clickhouse::{ClickHouseConfig, ClickHouseStore};
 #[cfg(feature = "redis")]
 pub use sqdata_redis::{RedisConfig, RedisStore};
 
@@ -32,6 +34,19 @@ pub fn open(config: &Config) -> Result<Stores> {
             }
         }
         stores.backends.push(r);
+    }
+    #[cfg(feature = "clickhouse")]
+    if config.uses(Backend::Clickhouse) {
+        let c = Arc::new(ClickHouseStore::open(config.clickhouse.clone())?);
+        for (domain, b) in config.routes() {
+            match (domain, b) {
+                ("deals", Backend::Clickhouse) => stores.deals = c.clone(),
+                ("assets", Backend::Clickhouse) => stores.assets = c.clone(),
+                ("bars", Backend::Clickhouse) => stores.bars = c.clone(),
+                _ => {}
+            }
+        }
+        stores.backends.push(c);
     }
     Ok(stores)
 }

@@ -31,6 +31,18 @@ pub(crate) struct Args {
     /// Which suite: file (default), redis, or all that are built in.
     #[arg(long, default_value = "file")]
     suite: String,
+    /// Keep the ClickHouse benchmark database (sqdata_bench) for inspection.
+    #[arg(long)]
+    keep_db: bool,
+    /// ClickHouse: only ingest the bars and report storage.
+    #[arg(long)]
+    storage_only: bool,
+    /// ClickHouse over the chdb-http shim: no compression, no kept connections.
+    #[arg(long)]
+    shim: bool,
+    /// The ClickHouse to benchmark (database sqdata_bench, dropped afterwards).
+    #[arg(long, env = "SQDATA_BENCH_CLICKHOUSE_URL", default_value = "http://127.0.0.1:8123")]
+    clickhouse_url: String,
     /// The Redis to benchmark (a private key prefix is used and removed).
     #[arg(long, env = "SQDATA_BENCH_REDIS_URL", default_value = "redis://127.0.0.1:6379/0")]
     redis_url: String,
@@ -45,8 +57,9 @@ struct Report {
 pub(crate) async fn run(ctx: &Ctx, a: Args) -> anyhow::Result<ExitCode> {
     let run_file = a.suite == "file" || a.suite == "all";
     let run_redis = a.suite == "redis" || a.suite == "all";
-    if !run_file && !run_redis {
-        return Err(sqdata::Error::invalid("suite", &a.suite, "expected file, redis or all").into());
+    let run_ch = a.suite == "clickhouse" || a.suite == "all";
+    if !run_file && !run_redis && !run_ch {
+        return Err(sqdata::Error::invalid("suite", &a.suite, "expected file, redis, clickhouse or all").into());
     }
     let opts = Options {
         data_dir: a.bench_dir.clone(),
@@ -71,6 +84,25 @@ pub(crate) async fn run(ctx: &Ctx, a: Args) -> anyhow::Result<ExitCode> {
         );
         #[cfg(not(feature = "redis"))]
         return Err(anyhow::anyhow!("this sqdata was built without Redis; build with `cargo xtask build --tier mvp`"));
+    }
+    if run_ch {
+        #[cfg(feature = "clickhouse")]
+        scenarios.extend(
+            sqdata_bench::clickhouse_suite::run_clickhouse_suite(&sqdata_bench::clickhouse_suite::ClickHouseOptions {
+                url: a.clickhouse_url.clone(),
+                iterations: a.iterations.min(500),
+                data_dir: a.bench_dir.clone(),
+                keep: a.keep_db,
+                storage_only: a.storage_only,
+                compression: if a.shim { "none".into() } else { "lz4".into() },
+                keep_alive: !a.shim,
+            })
+            .await?,
+        );
+        #[cfg(not(feature = "clickhouse"))]
+        return Err(anyhow::anyhow!(
+            "this sqdata was built without ClickHouse; build with `cargo xtask build --tier mvp`"
+        ));
     }
     let machine = format!(
         "{} cores, {}",
