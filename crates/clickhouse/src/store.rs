@@ -428,6 +428,58 @@ impl Inner {
             .bind(account)
             .bind(book);
         self.t("delete", q.execute()).await?;
+        self.wait_mutations(c, table).await
+    }
+
+    /// Replaces the daily and monthly aggregate rows of these days/months of
+    /// one book by sums recomputed from the deals.
+    async fn rebuild_aggregates(
+        &self,
+        c: &Client,
+        account: &str,
+        book: &str,
+        days: &[String],
+        months: &[String],
+    ) -> Result<()> {
+        let db = &self.cfg.database;
+        let sums = "count() AS count, countIf(kind IN (1, 2, 5)) AS buy_count, countIf(kind IN (3, 4, 6)) AS sell_count, \
+                    sumIf(volume, kind IN (1, 2, 5)) AS buy_volume, sumIf(volume, kind IN (3, 4, 6)) AS sell_volume, \
+                    sumIf(amount, kind IN (1, 2, 5)) AS buy_amount, sumIf(amount, kind IN (3, 4, 6)) AS sell_amount";
+        for (table, col, list) in [("deal_daily", "date", days), ("deal_monthly", "month", months)] {
+            let q = c
+                .query(&format!(
+                    "ALTER TABLE {db}.{table} DELETE WHERE account = ? AND book = ? AND has(?, toString({col}))"
+                ))
+                .bind(account)
+                .bind(book)
+                .bind(list);
+            self.t("rebuild_aggregates", q.execute()).await?;
+            self.wait_mutations(c, table).await?;
+        }
+        let q = c
+            .query(&format!(
+                "INSERT INTO {db}.deal_daily SELECT account, book, date, {sums} FROM {db}.deals FINAL \
+                 WHERE account = ? AND book = ? AND has(?, toString(date)) GROUP BY account, book, date"
+            ))
+            .bind(account)
+            .bind(book)
+            .bind(days);
+        self.t("rebuild_aggregates", q.execute()).await?;
+        let q = c
+            .query(&format!(
+                "INSERT INTO {db}.deal_monthly SELECT account, book, toStartOfMonth(date) AS month, {sums} \
+                 FROM {db}.deals FINAL WHERE account = ? AND book = ? AND has(?, toString(toStartOfMonth(date))) \
+                 GROUP BY account, book, month"
+            ))
+            .bind(account)
+            .bind(book)
+            .bind(months);
+        self.t("rebuild_aggregates", q.execute()).await
+    }
+
+    /// Waits until no mutation of `table` is pending.
+    async fn wait_mutations(&self, c: &Client, table: &str) -> Result<()> {
+        let db = &self.cfg.database;
         let deadline = Instant::now() + Duration::from_millis(self.cfg.timeout_ms);
         loop {
             let q = c
@@ -653,6 +705,58 @@ impl DealStore for ClickHouseStore {
         for table in ["deals", "deal_daily", "deal_monthly"] {
             self.inner.delete_where(c, table, a, b).await?;
         }
+        Ok(n)
+    }
+
+    async fn delete_deals(&self, book: &BookId, ids: &[String]) -> Result<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        self.inner.flush().await?;
+        let (c, _) = self.inner.ready().await?;
+        let (a, b) = (book.account.as_str(), book.book.as_str());
+        #[derive(Row, Deserialize)]
+        struct DateRow {
+            date: u16,
+        }
+        let q = c
+            .query("SELECT DISTINCT date FROM deals FINAL WHERE account = ? AND book = ? AND has(?, id)")
+            .bind(a)
+            .bind(b)
+            .bind(ids);
+        let dates: Vec<DateRow> = self.inner.t("delete_deals", q.fetch_all()).await?;
+        if dates.is_empty() {
+            return Ok(0);
+        }
+        let q = c
+            .query("SELECT count() FROM deals FINAL WHERE account = ? AND book = ? AND has(?, id)")
+            .bind(a)
+            .bind(b)
+            .bind(ids);
+        let n: u64 = self.inner.t("delete_deals", q.fetch_one::<u64>()).await?;
+        let db = &self.inner.cfg.database;
+        let q = c
+            .query(&format!("ALTER TABLE {db}.deals DELETE WHERE account = ? AND book = ? AND has(?, id)"))
+            .bind(a)
+            .bind(b)
+            .bind(ids);
+        self.inner.t("delete_deals", q.execute()).await?;
+        self.inner.wait_mutations(c, "deals").await?;
+        // The summing views cannot subtract: rebuild the affected days and months.
+        let days: Vec<String> = dates.iter().map(|d| from_days(d.date).to_string()).collect();
+        let months: Vec<String> = {
+            let mut m: Vec<String> = dates
+                .iter()
+                .map(|d| {
+                    let d = from_days(d.date);
+                    NaiveDate::from_ymd_opt(d.year(), d.month(), 1).unwrap_or(d).to_string()
+                })
+                .collect();
+            m.sort();
+            m.dedup();
+            m
+        };
+        self.inner.rebuild_aggregates(c, a, b, &days, &months).await?;
         Ok(n)
     }
 

@@ -72,6 +72,9 @@ pub trait DealStore: Send + Sync + fmt::Debug {
     async fn aggregate(&self, query: &AggregateQuery) -> Result<Vec<DealAggregate>>;
     /// Deletes the book's deals; returns how many.
     async fn delete_book(&self, book: &BookId) -> Result<u64>;
+    /// Deletes these deals of a book (compensation and repair); returns how
+    /// many existed. Unknown ids are not an error.
+    async fn delete_deals(&self, book: &BookId, ids: &[String]) -> Result<u64>;
     /// Books that have deals.
     async fn list_books(&self) -> Result<Vec<BookId>>;
 }

@@ -426,6 +426,44 @@ impl Inner {
         Ok(outcome)
     }
 
+    /// Rewrites the book's deal log without these ids (both files, one
+    /// directory fsync), keeping every other row as SilverQuant wrote it.
+    fn delete_deals(&self, book: &BookId, ids: &[String]) -> Result<u64> {
+        let cell = self.cell(book);
+        let _w = cell.write.lock();
+        let csv_path = cell.dir.join(deals::DEAL_HIST);
+        if ids.is_empty() || !csv_path.exists() {
+            return Ok(0);
+        }
+        let _flock = DirLock::acquire(&cell.dir)?;
+        let drop: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+        let rebuilt = self.with_deals(&cell, |c| {
+            let keep: Vec<&Deal> = c.deals.iter().filter(|d| !drop.contains(d.id.as_str())).collect();
+            let removed = c.deals.len() - keep.len();
+            let mut csv = deals::header_line();
+            let mut side = String::from(deals::IDS_HEADER);
+            let mut counts: HashMap<u64, u32> = HashMap::new();
+            for d in keep {
+                let fp = deals::fingerprint(&deals::row_fields(d));
+                let occ = counts.entry(fp).or_insert(0);
+                csv.push_str(&deals::format_row(d));
+                let entry = IdEntry { id: d.id.clone(), strategy: d.strategy.clone(), amount: d.amount };
+                side.push_str(&deals::format_id_line(fp, *occ, &entry));
+                *occ += 1;
+            }
+            (removed, csv, side, c.encoding_for_write())
+        })?;
+        let (removed, csv, side, enc) = rebuilt;
+        if removed == 0 {
+            return Ok(0);
+        }
+        let csv = deals::encode(&csv, enc);
+        let ids_path = cell.dir.join(deals::DEAL_IDS);
+        fsio::replace_many(&[(&csv_path, &csv), (&ids_path, side.as_bytes())], self.cfg.durability, true)?;
+        *cell.deals.lock() = None;
+        Ok(removed as u64)
+    }
+
     fn deal_cells(&self, scope: &DealScope) -> Result<Vec<Arc<BookCell>>> {
         Ok(match scope {
             DealScope::Book(b) => vec![self.cell(b)],
@@ -853,6 +891,11 @@ impl DealStore for FileStore {
             Ok(n)
         })
         .await
+    }
+
+    async fn delete_deals(&self, book: &BookId, ids: &[String]) -> Result<u64> {
+        let (book, ids) = (book.clone(), ids.to_vec());
+        self.blocking(move |i| i.delete_deals(&book, &ids)).await
     }
 
     async fn list_books(&self) -> Result<Vec<BookId>> {

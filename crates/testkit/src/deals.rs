@@ -316,3 +316,32 @@ pub async fn delete_book_removes_only_that_book(fx: &Fixture) {
     s.delete_book(&b1).await.unwrap();
     s.delete_book(&b2).await.unwrap();
 }
+
+/// delete_deals removes exactly the given ids of that book (aggregates too).
+pub async fn delete_deals_removes_exactly_those(fx: &Fixture) {
+    let s = store(fx);
+    let b1 = fresh_book();
+    let b2 = sibling_book(&b1);
+    s.record_batch(&[
+        deal(&b1, "y1", at(10, 9, 30, 0), "000001.SZ", DealKind::MarketBuy, 10.0, 100),
+        deal(&b1, "y2", at(10, 9, 31, 0), "000001.SZ", DealKind::MarketBuy, 10.0, 100),
+        deal(&b1, "y3", at(11, 9, 32, 0), "000001.SZ", DealKind::MarketSell, 10.0, 100),
+        deal(&b2, "y2", at(10, 9, 33, 0), "000001.SZ", DealKind::MarketBuy, 10.0, 100),
+    ])
+    .await
+    .unwrap();
+    let n = s.delete_deals(&b1, &["y2".into(), "y3".into(), "nope".into()]).await.unwrap();
+    assert_eq!(n, 2);
+    let left: Vec<String> = all(&*s, DealScope::Book(b1.clone())).await.into_iter().map(|d| d.id).collect();
+    assert_eq!(left, ["y1"]);
+    assert_eq!(all(&*s, DealScope::Book(b2.clone())).await.len(), 1, "the other book's y2 stays");
+    let agg = s
+        .aggregate(&AggregateQuery { account: b1.account.clone(), from: None, to: None, by: AggregateBy::Day })
+        .await
+        .unwrap();
+    let counts: Vec<(String, u64)> = agg.into_iter().map(|a| (a.period, a.count)).collect();
+    assert_eq!(counts, [("2025-10-10".to_owned(), 2)], "aggregates follow the deletion");
+    assert_eq!(s.delete_deals(&b1, &[]).await.unwrap(), 0);
+    s.delete_book(&b1).await.unwrap();
+    s.delete_book(&b2).await.unwrap();
+}

@@ -160,6 +160,7 @@ macro_rules! __conformance_domain {
                 bad_batch_stores_nothing,
                 bad_queries_are_rejected,
                 delete_book_removes_only_that_book,
+                delete_deals_removes_exactly_those,
             ]
         );
     };

@@ -156,6 +156,10 @@ impl DealStore for MemoryStore {
         s.deals.retain(|_, d| &d.book != book);
         Ok((before - s.deals.len()) as u64)
     }
+    async fn delete_deals(&self, book: &BookId, ids: &[String]) -> Result<u64> {
+        let mut s = self.state.lock();
+        Ok(ids.iter().filter(|id| s.deals.remove(&(book.clone(), (*id).clone())).is_some()).count() as u64)
+    }
     async fn list_books(&self) -> Result<Vec<BookId>> {
         let s = self.state.lock();
         let mut v: Vec<_> = s.deals.values().map(|d| d.book.clone()).collect();
