@@ -8,6 +8,7 @@ use sqdata_core::{AssetStore, BarStore, BookId, Code, DealStore, Market, Positio
 
 pub mod assets;
 pub mod bars;
+pub mod chaos;
 pub mod deals;
 mod memory;
 pub mod positions;

@@ -1,0 +1,237 @@
+//! One domain's circuit breaker, counters and journal.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+use serde::Serialize;
+use sqdata_core::{Error, Result};
+
+use crate::alert::{Alert, Alerter};
+use crate::journal::{Journal, Unit};
+
+/// Where a domain's reads and writes go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// The primary serves (stage permitting).
+    Healthy,
+    /// The circuit is open: the secondary serves and writes are journaled.
+    Degraded,
+    /// The primary answers again; the journal is being replayed into it.
+    Recovering,
+}
+
+/// A domain's state for `sqdata health` and `/metrics`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DomainStatus {
+    /// positions, quotes, deals, assets, bars.
+    pub domain: &'static str,
+    /// Current mode.
+    pub mode: Mode,
+    /// Milliseconds in this mode.
+    pub since_ms: u64,
+    /// Consecutive primary failures.
+    pub consecutive_failures: u32,
+    /// Bytes of journaled writes the primary has not seen.
+    pub journal_bytes: u64,
+    /// Reads answered by the secondary because the primary failed.
+    pub fallbacks: u64,
+    /// Writes journaled for the primary (it was down or degraded).
+    pub journaled_writes: u64,
+    /// Writes the secondary refused after the primary took them.
+    pub dual_write_failures: u64,
+    /// Primary writes undone because the secondary refused them.
+    pub compensations: u64,
+    /// Differences found between the stores.
+    pub inconsistencies: u64,
+    /// Differences repaired.
+    pub repairs: u64,
+    /// The last primary error.
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    mode: Mode,
+    since: Instant,
+    failures: u32,
+    last_error: Option<String>,
+    fallbacks: u64,
+    journaled_writes: u64,
+    dual_write_failures: u64,
+    compensations: u64,
+    inconsistencies: u64,
+    repairs: u64,
+}
+
+/// Breaker, counters, journal and write gate of one domain.
+#[derive(Debug)]
+pub(crate) struct Domain {
+    pub(crate) name: &'static str,
+    threshold: u32,
+    inner: Mutex<Inner>,
+    pub(crate) journal: Journal,
+    /// Writes hold it shared; the switch back to healthy holds it exclusive.
+    pub(crate) gate: tokio::sync::RwLock<()>,
+    alerter: Arc<dyn Alerter>,
+}
+
+fn gauge(name: &'static str, mode: Mode) {
+    metrics::gauge!("sqdata_hybrid_state", "domain" => name).set(match mode {
+        Mode::Healthy => 0.0,
+        Mode::Degraded => 1.0,
+        Mode::Recovering => 2.0,
+    });
+}
+
+impl Domain {
+    pub(crate) fn new(name: &'static str, threshold: u32, journal: Journal, alerter: Arc<dyn Alerter>) -> Domain {
+        // Journaled writes from before a restart: the primary is stale until replayed.
+        let mode = if journal.len() > 0 { Mode::Degraded } else { Mode::Healthy };
+        gauge(name, mode);
+        Domain {
+            name,
+            threshold,
+            inner: Mutex::new(Inner {
+                mode,
+                since: Instant::now(),
+                failures: 0,
+                last_error: None,
+                fallbacks: 0,
+                journaled_writes: 0,
+                dual_write_failures: 0,
+                compensations: 0,
+                inconsistencies: 0,
+                repairs: 0,
+            }),
+            journal,
+            gate: tokio::sync::RwLock::new(()),
+            alerter,
+        }
+    }
+
+    pub(crate) fn mode(&self) -> Mode {
+        self.inner.lock().mode
+    }
+
+    fn set_mode(&self, g: &mut Inner, mode: Mode) {
+        if g.mode != mode {
+            g.mode = mode;
+            g.since = Instant::now();
+            gauge(self.name, mode);
+        }
+    }
+
+    pub(crate) fn primary_ok(&self) {
+        self.inner.lock().failures = 0;
+    }
+
+    /// A primary failure; `force` opens the circuit at once (a write the
+    /// primary may have missed).
+    pub(crate) fn primary_failed(&self, e: &Error, force: bool) {
+        let mut g = self.inner.lock();
+        g.failures += 1;
+        g.last_error = Some(e.to_string());
+        metrics::counter!("sqdata_hybrid_primary_failures_total", "domain" => self.name).increment(1);
+        if g.mode == Mode::Healthy && (force || g.failures >= self.threshold) {
+            self.set_mode(&mut g, Mode::Degraded);
+            drop(g);
+            self.alert("degraded", format!("primary failing ({e}); serving from the files"));
+        } else if g.mode == Mode::Recovering {
+            self.set_mode(&mut g, Mode::Degraded);
+        }
+    }
+
+    pub(crate) fn begin_recovery(&self) -> bool {
+        let mut g = self.inner.lock();
+        if g.mode != Mode::Degraded {
+            return false;
+        }
+        self.set_mode(&mut g, Mode::Recovering);
+        true
+    }
+
+    pub(crate) fn recovered(&self) {
+        let mut g = self.inner.lock();
+        g.failures = 0;
+        self.set_mode(&mut g, Mode::Healthy);
+        drop(g);
+        self.alert("recovered", "primary back and brought up to date; serving from it again".into());
+    }
+
+    pub(crate) fn recovery_failed(&self, e: &Error) {
+        let mut g = self.inner.lock();
+        g.last_error = Some(e.to_string());
+        self.set_mode(&mut g, Mode::Degraded);
+    }
+
+    pub(crate) fn fallback(&self) {
+        self.inner.lock().fallbacks += 1;
+        metrics::counter!("sqdata_hybrid_fallbacks_total", "domain" => self.name).increment(1);
+    }
+
+    pub(crate) fn dual_write_failure(&self) {
+        self.inner.lock().dual_write_failures += 1;
+        metrics::counter!("sqdata_hybrid_dual_write_failures_total", "domain" => self.name).increment(1);
+    }
+
+    pub(crate) fn compensated(&self, ok: bool, detail: String) {
+        if ok {
+            self.inner.lock().compensations += 1;
+            metrics::counter!("sqdata_hybrid_compensations_total", "domain" => self.name).increment(1);
+        } else {
+            self.inconsistent(format!("compensation failed: {detail}"));
+        }
+    }
+
+    pub(crate) fn inconsistent(&self, detail: String) {
+        self.inner.lock().inconsistencies += 1;
+        metrics::counter!("sqdata_hybrid_inconsistencies_total", "domain" => self.name).increment(1);
+        self.alert("inconsistency", detail);
+    }
+
+    pub(crate) fn repaired(&self) {
+        self.inner.lock().repairs += 1;
+        metrics::counter!("sqdata_hybrid_repairs_total", "domain" => self.name).increment(1);
+    }
+
+    pub(crate) fn alert(&self, kind: &str, message: String) {
+        self.alerter.send(Alert { kind: kind.into(), domain: self.name.into(), message });
+    }
+
+    /// Journals units the primary missed (durable before returning).
+    pub(crate) async fn journal(&self, units: Vec<Unit>) -> Result<()> {
+        if units.is_empty() {
+            return Ok(());
+        }
+        let j = self.journal.clone();
+        tokio::task::spawn_blocking(move || j.append(&units)).await.map_err(|e| Error::Backend {
+            backend: "hybrid",
+            message: e.to_string(),
+            retryable: true,
+            source: None,
+        })??;
+        self.inner.lock().journaled_writes += 1;
+        metrics::counter!("sqdata_hybrid_journaled_writes_total", "domain" => self.name).increment(1);
+        Ok(())
+    }
+
+    pub(crate) fn status(&self) -> DomainStatus {
+        let g = self.inner.lock();
+        DomainStatus {
+            domain: self.name,
+            mode: g.mode,
+            since_ms: g.since.elapsed().as_millis() as u64,
+            consecutive_failures: g.failures,
+            journal_bytes: self.journal.len(),
+            fallbacks: g.fallbacks,
+            journaled_writes: g.journaled_writes,
+            dual_write_failures: g.dual_write_failures,
+            compensations: g.compensations,
+            inconsistencies: g.inconsistencies,
+            repairs: g.repairs,
+            last_error: g.last_error.clone(),
+        }
+    }
+}
