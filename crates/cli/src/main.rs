@@ -51,8 +51,18 @@ enum Command {
     Bars(cmd::bars::Bars),
     /// A simulated trading day on a fresh book, then the resulting state.
     Demo(cmd::demo::Args),
-    /// Liveness and latency of every configured backend.
+    /// Liveness and latency of every configured backend, and each domain's state.
     Health,
+    /// Compare the files with the servers (and repair).
+    #[cfg(feature = "hybrid")]
+    Verify(cmd::hybrid::VerifyArgs),
+    /// Move the files' data to Redis or ClickHouse (backup, copy, verify; --rollback).
+    #[cfg(feature = "hybrid")]
+    Migrate(cmd::hybrid::MigrateArgs),
+    /// Gray release: per-account stages from the files to the servers, and back.
+    #[cfg(feature = "hybrid")]
+    #[command(subcommand)]
+    Rollout(cmd::hybrid::Rollout),
     /// Benchmarks: P50/P95/P99 and throughput next to the SilverQuant-way baseline.
     Bench(cmd::bench::Args),
 }
@@ -85,6 +95,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bars(a) => cmd::bars::run(&ctx, a).await,
         Command::Demo(a) => cmd::demo::run(&ctx, a).await,
         Command::Health => cmd::health(&ctx).await,
+        #[cfg(feature = "hybrid")]
+        Command::Verify(a) => cmd::hybrid::verify(&ctx, a).await,
+        #[cfg(feature = "hybrid")]
+        Command::Migrate(a) => cmd::hybrid::migrate(&ctx, a).await,
+        #[cfg(feature = "hybrid")]
+        Command::Rollout(a) => cmd::hybrid::rollout(&ctx, a).await,
         Command::Bench(a) => cmd::bench::run(&ctx, a).await,
     }
 }

@@ -90,11 +90,13 @@ pub struct HybridConfig {
     /// Which side repairs copy from when the two differ: `secondary` (the
     /// files) or `primary`.
     pub source_of_truth: Truth,
-    /// Where writes made while degraded are journaled until replayed.
+    /// Where writes made while degraded are journaled until replayed
+    /// (relative paths: under the file backend's root, when built by `sqdata::open`).
     pub journal_dir: PathBuf,
     /// DingTalk/Feishu-style webhook for urgent events (optional).
     pub webhook_url: Option<String>,
-    /// Where `sqdata rollout` keeps per-account stages (overrides the config).
+    /// Where `sqdata rollout` keeps per-account stages (overrides the
+    /// config; relative paths as for `journal_dir`).
     pub rollout_file: PathBuf,
 }
 
@@ -119,14 +121,25 @@ impl Default for HybridConfig {
             primary_timeout_ms: 1000,
             verify_sample_rate: 0.0,
             source_of_truth: Truth::Secondary,
-            journal_dir: PathBuf::from("sqdata-data/_hybrid_journal"),
+            journal_dir: PathBuf::from("_hybrid/journal"),
             webhook_url: None,
-            rollout_file: PathBuf::from("sqdata-data/rollout.json"),
+            rollout_file: PathBuf::from("_hybrid/rollout.json"),
         }
     }
 }
 
 impl HybridConfig {
+    /// Makes relative paths relative to `root`.
+    pub fn rooted(mut self, root: &std::path::Path) -> HybridConfig {
+        if self.journal_dir.is_relative() {
+            self.journal_dir = root.join(&self.journal_dir);
+        }
+        if self.rollout_file.is_relative() {
+            self.rollout_file = root.join(&self.rollout_file);
+        }
+        self
+    }
+
     /// Checks the values.
     pub fn validate(&self) -> Result<()> {
         if !(0.0..=1.0).contains(&self.verify_sample_rate) {

@@ -191,6 +191,19 @@ impl Domain {
         self.alert("inconsistency", detail);
     }
 
+    /// Differences found and records repaired by a verification.
+    pub(crate) fn counted(&self, differences: u64, repaired: u64) {
+        let mut g = self.inner.lock();
+        g.inconsistencies += differences;
+        g.repairs += repaired;
+        drop(g);
+        metrics::counter!("sqdata_hybrid_inconsistencies_total", "domain" => self.name).increment(differences);
+        metrics::counter!("sqdata_hybrid_repairs_total", "domain" => self.name).increment(repaired);
+        if differences > 0 {
+            self.alert("inconsistency", format!("verify found {differences} differences, repaired {repaired} records"));
+        }
+    }
+
     pub(crate) fn repaired(&self) {
         self.inner.lock().repairs += 1;
         metrics::counter!("sqdata_hybrid_repairs_total", "domain" => self.name).increment(1);

@@ -15,12 +15,29 @@ use sqdata_core::{
 };
 
 use crate::alert::{Alerter, HttpWebhook, LogAlerter};
-use crate::config::{HybridConfig, Stage};
+use crate::config::{HybridConfig, Stage, Truth};
 use crate::domain::{Domain, DomainStatus, Mode};
 use crate::journal::{Journal, Unit};
 use crate::rollout::Rollout;
+use crate::verify::{self, VerifyDomain, VerifyMode, VerifyOptions, VerifyReport};
 
 const BACKEND: &str = "hybrid";
+
+/// The domains, in order.
+pub const DOMAINS: [&str; 5] = ["positions", "quotes", "deals", "assets", "bars"];
+
+/// What `rollback_to_files` did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RollbackReport {
+    /// The copy from the primary into the files (`None`: skipped).
+    pub synced: Option<VerifyReport>,
+    /// What was skipped and why.
+    pub notes: Vec<String>,
+    /// The rollout state written.
+    pub state: crate::rollout::RolloutState,
+    /// Wall time, sync included.
+    pub elapsed_ms: u64,
+}
 
 /// Every store trait over a primary (the new stores) and a secondary (the
 /// files), per domain. See the crate README for the rules.
@@ -39,6 +56,7 @@ pub struct Hybrid {
     me: Weak<Hybrid>,
     prober: AtomicBool,
     writes: AtomicU64,
+    active: Vec<&'static str>,
 }
 
 fn probe_book() -> BookId {
@@ -57,7 +75,14 @@ impl Hybrid {
     /// Composes `primary` and `secondary`. Domains with journaled writes from
     /// before a restart start degraded and are replayed once the primary answers.
     pub fn new(primary: Stores, secondary: Stores, cfg: HybridConfig) -> Result<Arc<Hybrid>> {
+        Hybrid::compose(primary, secondary, cfg, &DOMAINS)
+    }
+
+    /// As [`Hybrid::new`], for a subset of the domains: the others are not
+    /// probed by `health` nor verified (their primary is the secondary).
+    pub fn compose(primary: Stores, secondary: Stores, cfg: HybridConfig, domains: &[&str]) -> Result<Arc<Hybrid>> {
         cfg.validate()?;
+        let active: Vec<&'static str> = DOMAINS.iter().copied().filter(|d| domains.contains(d)).collect();
         let alerter: Arc<dyn Alerter> = match &cfg.webhook_url {
             Some(u) => Arc::new(HttpWebhook::new(u)),
             None => Arc::new(LogAlerter),
@@ -67,7 +92,7 @@ impl Hybrid {
         };
         let (positions, quotes, deals, assets, bars) =
             (dom("positions")?, dom("quotes")?, dom("deals")?, dom("assets")?, dom("bars")?);
-        let rollout = Rollout::new(&cfg);
+        let rollout = Rollout::new(&cfg)?;
         Ok(Arc::new_cyclic(|me| Hybrid {
             primary,
             secondary,
@@ -82,6 +107,7 @@ impl Hybrid {
             me: me.clone(),
             prober: AtomicBool::new(false),
             writes: AtomicU64::new(0),
+            active,
         }))
     }
 
@@ -96,6 +122,93 @@ impl Hybrid {
     /// Mode and counters per domain.
     pub fn status(&self) -> Vec<DomainStatus> {
         self.domains().iter().map(|d| d.status()).collect()
+    }
+
+    /// The primary stores (the new ones).
+    pub fn primary(&self) -> &Stores {
+        &self.primary
+    }
+
+    /// The secondary stores (the files).
+    pub fn secondary(&self) -> &Stores {
+        &self.secondary
+    }
+
+    /// The domains this hybrid composes.
+    pub fn active_domains(&self) -> &[&'static str] {
+        &self.active
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &HybridConfig {
+        &self.cfg
+    }
+
+    /// Verifies (and repairs) the composed domains, counting what it finds in
+    /// the domains' inconsistency and repair counters.
+    pub async fn verify(&self, opts: &VerifyOptions) -> Result<VerifyReport> {
+        let mut opts = opts.clone();
+        opts.domains.retain(|d| self.active.contains(&d.as_str()));
+        let r = verify::verify(&self.primary, &self.secondary, &opts).await?;
+        for d in &r.domains {
+            if let Some(dom) = self.domain(d.domain) {
+                dom.counted(d.differences, d.repaired);
+            }
+        }
+        Ok(r)
+    }
+
+    /// Sets the stage of `accounts` (`None`: everyone) in the rollout file,
+    /// effective in this process at once and in others within 200 ms.
+    pub fn set_stage(&self, accounts: Option<&[String]>, stage: Stage) -> Result<crate::rollout::RolloutState> {
+        let st = crate::rollout::set_stage(&self.cfg, accounts, stage)?;
+        self.rollout.refresh()?;
+        Ok(st)
+    }
+
+    /// `sqdata rollout rollback`: brings the files up to date from the
+    /// primary (where the primary has nothing journaled, i.e. is not behind),
+    /// then returns `accounts` (`None`: everyone) to the files stage.
+    /// Every acknowledged write is already in the files (writes succeed
+    /// only when the files took them), so a primary that cannot be reached
+    /// does not stop the rollback: it is reported and skipped.
+    pub async fn rollback_to_files(&self, accounts: Option<&[String]>) -> Result<RollbackReport> {
+        let t = Instant::now();
+        let mut domains = Vec::new();
+        let mut notes = Vec::new();
+        for d in VerifyDomain::ALL {
+            let Some(dom) = self.domain(d.as_str()).filter(|_| self.active.contains(&d.as_str())) else { continue };
+            let pending = dom.journal.len();
+            if pending > 0 {
+                notes.push(format!(
+                    "{}: {pending} journaled bytes, the files are ahead of the primary; nothing to copy back",
+                    d.as_str()
+                ));
+            } else {
+                domains.push(d);
+            }
+        }
+        let opts = VerifyOptions {
+            mode: VerifyMode::Full,
+            repair: true,
+            truth: Truth::Primary,
+            domains,
+            accounts: accounts.map(|a| a.to_vec()),
+            ..VerifyOptions::default()
+        };
+        let synced = match self.verify(&opts).await {
+            Ok(r) => Some(r),
+            Err(e) if e.is_retryable() => {
+                notes.push(format!(
+                    "primary unreachable ({e}); the files hold every acknowledged write, switching without a copy"
+                ));
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        let state = crate::rollout::set_stage(&self.cfg, accounts, Stage::Files)?;
+        self.rollout.refresh()?;
+        Ok(RollbackReport { synced, notes, state, elapsed_ms: t.elapsed().as_millis() as u64 })
     }
 
     /// The stage of an account.
@@ -126,7 +239,7 @@ impl Hybrid {
             loop {
                 tokio::time::sleep(every).await;
                 let Some(h) = weak.upgrade() else { return };
-                for name in ["positions", "quotes", "deals", "assets", "bars"] {
+                for name in DOMAINS {
                     if h.domain(name).is_some_and(|d| d.mode() == Mode::Degraded) && h.probe(name).await.is_ok() {
                         let _ = h.recover(name).await;
                     }
@@ -164,6 +277,26 @@ impl Hybrid {
             let (units, len) = d.journal.read()?;
             for u in dedup(units) {
                 self.copy_unit(name, &u, true).await?;
+            }
+            if name == "positions" {
+                // The hot state is small and a restarted Redis may have come
+                // back without it (no persistence, a lost AOF tail): compare
+                // every book and repair from the files, not only the journal.
+                let opts = VerifyOptions {
+                    repair: true,
+                    truth: Truth::Secondary,
+                    domains: vec![VerifyDomain::Positions],
+                    max_listed: 20,
+                    ..VerifyOptions::default()
+                };
+                let r = verify::verify(&self.primary, &self.secondary, &opts).await?;
+                if r.total_differences() > 0 {
+                    tracing::warn!(
+                        differences = r.total_differences(),
+                        "the primary lost position state while it was away; restored from the files"
+                    );
+                    d.counted(r.total_differences(), r.total_repaired());
+                }
             }
             // Writes that arrived meanwhile, under the gate: none can slip by.
             let _g = d.gate.write().await;
@@ -324,7 +457,7 @@ impl Hybrid {
             match self.unit_differs(d.name, u).await {
                 Ok(Some(diff)) => {
                     d.inconsistent(format!("after a write: {diff}"));
-                    let to_primary = self.cfg.source_of_truth == crate::config::Truth::Secondary;
+                    let to_primary = self.cfg.source_of_truth == Truth::Secondary;
                     if self.copy_unit(d.name, u, to_primary).await.is_ok() {
                         d.repaired();
                     }
@@ -851,7 +984,18 @@ impl BarStore for Hybrid {
 #[async_trait]
 impl HealthCheck for Hybrid {
     async fn health(&self) -> BackendHealth {
-        let status = self.status();
+        // An active probe, so a fresh process (`sqdata health`) tells the truth.
+        for name in &self.active {
+            let Some(d) = self.domain(name) else { continue };
+            match self.probe(name).await {
+                Ok(()) if d.mode() == Mode::Degraded => {
+                    let _ = self.recover(name).await;
+                }
+                Ok(()) => d.primary_ok(),
+                Err(e) => d.primary_failed(&e, true),
+            }
+        }
+        let status: Vec<DomainStatus> = self.status().into_iter().filter(|s| self.active.contains(&s.domain)).collect();
         let mut details = BTreeMap::new();
         details.insert("domains".into(), serde_json::to_value(&status).unwrap_or_default());
         details.insert("stage".into(), serde_json::json!(self.stage(None).as_str()));

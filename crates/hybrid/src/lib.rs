@@ -6,9 +6,11 @@ mod domain;
 mod hybrid;
 mod journal;
 mod rollout;
+mod verify;
 
 pub use config::{HybridConfig, Stage, Truth};
 pub use domain::{DomainStatus, Mode};
-pub use hybrid::Hybrid;
+pub use hybrid::{DOMAINS, Hybrid, RollbackReport};
 pub use journal::Unit;
-pub use rollout::RolloutState;
+pub use rollout::{RolloutState, effective_stages, set_stage};
+pub use verify::{Difference, DomainVerify, VerifyDomain, VerifyMode, VerifyOptions, VerifyReport, verify};

@@ -52,35 +52,42 @@ pub(crate) struct Rollout {
 }
 
 impl Rollout {
-    pub(crate) fn new(cfg: &HybridConfig) -> Rollout {
-        let state = RolloutState::load(&cfg.rollout_file).unwrap_or_default();
+    /// A corrupt state file is an error here (at start); later a corrupt
+    /// rewrite keeps the last good state and says so in the log.
+    pub(crate) fn new(cfg: &HybridConfig) -> Result<Rollout> {
+        let state = RolloutState::load(&cfg.rollout_file)?;
         let mtime = std::fs::metadata(&cfg.rollout_file).and_then(|m| m.modified()).ok();
-        Rollout {
+        Ok(Rollout {
             cfg_default: cfg.stage,
             cfg_accounts: cfg.accounts.clone(),
             path: cfg.rollout_file.clone(),
             cache: Mutex::new((Instant::now(), mtime, state)),
-        }
+        })
     }
 
-    fn state(&self) -> RolloutState {
+    /// Re-reads the state file now (after this process changed it).
+    pub(crate) fn refresh(&self) -> Result<()> {
+        let st = RolloutState::load(&self.path)?;
+        let mtime = std::fs::metadata(&self.path).and_then(|m| m.modified()).ok();
+        *self.cache.lock() = (Instant::now(), mtime, st);
+        Ok(())
+    }
+
+    /// The stage of an account (`None`: quotes and bars).
+    pub(crate) fn stage(&self, account: Option<&AccountCode>) -> Stage {
         let mut g = self.cache.lock();
         if g.0.elapsed() > Duration::from_millis(200) {
             g.0 = Instant::now();
             let mtime = std::fs::metadata(&self.path).and_then(|m| m.modified()).ok();
             if mtime != g.1 {
                 g.1 = mtime;
-                if let Ok(s) = RolloutState::load(&self.path) {
-                    g.2 = s;
+                match RolloutState::load(&self.path) {
+                    Ok(s) => g.2 = s,
+                    Err(e) => tracing::error!(error = %e, "rollout state unreadable; keeping the last good one"),
                 }
             }
         }
-        g.2.clone()
-    }
-
-    /// The stage of an account (`None`: quotes and bars).
-    pub(crate) fn stage(&self, account: Option<&AccountCode>) -> Stage {
-        let st = self.state();
+        let st = &g.2;
         if let Some(a) = account {
             if let Some(s) = st.accounts.get(a.as_str()) {
                 return *s;
@@ -91,4 +98,41 @@ impl Rollout {
         }
         st.stage.unwrap_or(self.cfg_default)
     }
+}
+
+/// The effective stage of every account the config or the state names
+/// (`*`: everyone else, and quotes and bars).
+pub fn effective_stages(cfg: &HybridConfig) -> Result<BTreeMap<String, Stage>> {
+    let st = RolloutState::load(&cfg.rollout_file)?;
+    let mut out = BTreeMap::new();
+    out.insert("*".to_string(), st.stage.unwrap_or(cfg.stage));
+    for a in cfg.accounts.keys().chain(st.accounts.keys()) {
+        let s = st.accounts.get(a).or_else(|| cfg.accounts.get(a)).copied().unwrap_or(cfg.stage);
+        out.insert(a.clone(), s);
+    }
+    Ok(out)
+}
+
+/// Sets the stage of `accounts` (`None`: everyone, including accounts the
+/// config pins) in the state file, which running processes re-read within
+/// 200 ms. Returns the new state.
+pub fn set_stage(cfg: &HybridConfig, accounts: Option<&[String]>, stage: Stage) -> Result<RolloutState> {
+    let mut st = RolloutState::load(&cfg.rollout_file)?;
+    match accounts {
+        Some(list) => {
+            for a in list {
+                AccountCode::new(a)?;
+                st.accounts.insert(a.clone(), stage);
+            }
+        }
+        None => {
+            st.stage = Some(stage);
+            let names: Vec<String> = cfg.accounts.keys().chain(st.accounts.keys()).cloned().collect();
+            for a in names {
+                st.accounts.insert(a, stage);
+            }
+        }
+    }
+    st.save(&cfg.rollout_file)?;
+    Ok(st)
 }

@@ -96,12 +96,19 @@ pub struct Config {
     #[serde(skip_serializing)]
     #[doc(hidden)]
     pub clickhouse: Option<serde::de::IgnoredAny>,
+    /// The hybrid composer (files behind every server-backed domain).
+    #[cfg(feature = "hybrid")]
+    pub hybrid: sqdata_hybrid::HybridConfig,
+    #[cfg(not(feature = "hybrid"))]
+    #[serde(skip_serializing)]
+    #[doc(hidden)]
+    pub hybrid: Option<serde::de::IgnoredAny>,
 }
 
 /// Top-level keys the environment may set (`SQDATA_FILE__ROOT=…`). Other
 /// `SQDATA_*` variables (`SQDATA_CONFIG`, `SQDATA_TEST_*`, `SQDATA_LOG`)
 /// belong to tools and tests, not to this file.
-const ENV_SECTIONS: [&str; 5] = ["tier", "stores", "file", "redis", "clickhouse"];
+const ENV_SECTIONS: [&str; 6] = ["tier", "stores", "file", "redis", "clickhouse", "hybrid"];
 
 /// The file the CLI reads when no `--config` is given and `SQDATA_CONFIG` is unset.
 pub const DEFAULT_CONFIG_FILE: &str = "sqdata.toml";
@@ -145,6 +152,8 @@ impl Config {
         if self.uses(Backend::Clickhouse) {
             self.clickhouse.validate()?;
         }
+        #[cfg(feature = "hybrid")]
+        self.hybrid.validate()?;
         if self.tier == Tier::Full {
             return Err(Error::Config(
                 "tier full (MySQL + MinIO) is not available yet; use embedded or route domains in [stores]".into(),
@@ -229,7 +238,7 @@ fn toml_of(c: &Config) -> String {
          # positions = \"redis\"\n\
          # quotes = \"redis\"\n\
          \n\
-         {redis}\n{clickhouse}",
+         {redis}\n{clickhouse}\n{hybrid}",
         tier = c.tier,
         root = f.root.display(),
         dur = serde_json::to_value(f.durability).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
@@ -237,6 +246,7 @@ fn toml_of(c: &Config) -> String {
         ttl = f.quote_ttl_ms,
         redis = REDIS_DEFAULT_TOML,
         clickhouse = CLICKHOUSE_DEFAULT_TOML,
+        hybrid = HYBRID_DEFAULT_TOML,
     )
 }
 
@@ -256,6 +266,30 @@ flush_interval_ms = 1000\n\
 timeout_ms = 30000\n\
 bulk_batch_rows = 500000\n\
 keep_alive = true\n";
+
+/// The `[hybrid]` defaults (checked against `HybridConfig::default()`).
+const HYBRID_DEFAULT_TOML: &str = "[hybrid]\n\
+# Used for every domain routed to a server: the files stay behind it as fallback and journal.\n\
+# Rollout stage of accounts not listed below: files, shadow, reads, writes or full.\n\
+stage = \"writes\"\n\
+# Consecutive primary failures that switch a domain to the files (degraded).\n\
+breaker_failures = 3\n\
+probe_interval_ms = 500\n\
+# A primary call slower than this counts as failed and the files answer.\n\
+primary_timeout_ms = 1000\n\
+# Fraction of writes read back from both sides and compared (0 = off).\n\
+verify_sample_rate = 0.0\n\
+# Which side repairs copy from: secondary (the files) or primary.\n\
+source_of_truth = \"secondary\"\n\
+# Relative paths are under file.root.\n\
+journal_dir = \"_hybrid/journal\"\n\
+rollout_file = \"_hybrid/rollout.json\"\n\
+# DingTalk/Feishu-style webhook for urgent events.\n\
+# webhook_url = \"https://oapi.dingtalk.com/robot/send?access_token=…\"\n\
+\n\
+# Per-account stages:\n\
+# [hybrid.accounts]\n\
+# \"55009728\" = \"shadow\"\n";
 
 /// The `[redis]` defaults, as text so that builds without the Redis backend
 /// write the same file (a test checks it against `RedisConfig::default()`).
@@ -307,6 +341,11 @@ mod tests {
         {
             assert!(parsed.clickhouse.is_some());
             parsed.clickhouse = None;
+        }
+        #[cfg(not(feature = "hybrid"))]
+        {
+            assert!(parsed.hybrid.is_some());
+            parsed.hybrid = None;
         }
         assert_eq!(parsed, Config::default());
     }

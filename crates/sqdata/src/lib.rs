@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 
 mod config;
+#[cfg(feature = "hybrid")]
+pub mod migrate;
 pub mod silverquant;
 
 use std::sync::Arc;
@@ -11,18 +13,42 @@ pub use sqdata_file::{FileConfig, FileStore, kline};
 
 #[cfg(feature = "clickhouse")]
 pub use sqdata_clickhouse::{ClickHouseConfig, ClickHouseStore};
+#[cfg(feature = "hybrid")]
+pub use sqdata_hybrid as hybrid;
 #[cfg(feature = "redis")]
 pub use sqdata_redis::{RedisConfig, RedisStore};
+
+/// What [`open_all`] built.
+#[derive(Debug, Clone)]
+pub struct Opened {
+    /// What callers use: each domain from its backend, server-backed
+    /// domains through the hybrid.
+    pub stores: Stores,
+    /// The file store (embedded store and the fallback of every tier).
+    pub files: Arc<FileStore>,
+    /// The domains served by a server (empty on the embedded tier).
+    pub served: Vec<&'static str>,
+    /// The composer of the server-backed domains with the files.
+    #[cfg(feature = "hybrid")]
+    pub hybrid: Option<Arc<sqdata_hybrid::Hybrid>>,
+}
 
 /// Opens the stores the configuration asks for: each domain from the
 /// backend its routing names (the files always open: they are the embedded
 /// store and every tier's fallback). Nothing here contacts a server; a server
 /// that is down shows up as errors on use and in `health`.
 pub fn open(config: &Config) -> Result<Stores> {
+    Ok(open_all(config)?.stores)
+}
+
+/// As [`open`], returning the parts too (for verify, migrate and rollout).
+/// Domains routed to a server are composed with the files by the hybrid:
+/// reads fall back to the files, writes go to both, an outage is journaled.
+pub fn open_all(config: &Config) -> Result<Opened> {
     config.validate()?;
     let file = Arc::new(FileStore::open(config.file.clone())?);
     #[allow(unused_mut)]
-    let mut stores = Stores::from_one(file);
+    let mut stores = Stores::from_one(file.clone());
     #[cfg(feature = "redis")]
     if config.uses(Backend::Redis) {
         let r = Arc::new(RedisStore::open(config.redis.clone())?);
@@ -48,5 +74,31 @@ pub fn open(config: &Config) -> Result<Stores> {
         }
         stores.backends.push(c);
     }
-    Ok(stores)
+    let served: Vec<&'static str> =
+        config.routes().iter().filter(|(_, b)| *b != Backend::File).map(|(d, _)| *d).collect();
+    #[cfg(feature = "hybrid")]
+    let mut hybrid = None;
+    #[cfg(feature = "hybrid")]
+    if !served.is_empty() {
+        let cfg = config.hybrid.clone().rooted(&config.file.root);
+        let h = sqdata_hybrid::Hybrid::compose(stores.clone(), Stores::from_one(file.clone()), cfg, &served)?;
+        for d in &served {
+            match *d {
+                "positions" => stores.positions = h.clone(),
+                "quotes" => stores.quotes = h.clone(),
+                "deals" => stores.deals = h.clone(),
+                "assets" => stores.assets = h.clone(),
+                _ => stores.bars = h.clone(),
+            }
+        }
+        stores.backends.push(h.clone());
+        hybrid = Some(h);
+    }
+    Ok(Opened {
+        stores,
+        files: file,
+        served,
+        #[cfg(feature = "hybrid")]
+        hybrid,
+    })
 }

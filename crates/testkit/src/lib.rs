@@ -14,6 +14,7 @@ mod memory;
 pub mod positions;
 pub mod procs;
 pub mod quotes;
+pub mod sample;
 
 pub use memory::MemoryStore;
 

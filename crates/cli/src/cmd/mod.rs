@@ -5,6 +5,8 @@ pub(crate) mod bars;
 pub(crate) mod bench;
 pub(crate) mod deals;
 pub(crate) mod demo;
+#[cfg(feature = "hybrid")]
+pub(crate) mod hybrid;
 pub(crate) mod init;
 pub(crate) mod positions;
 pub(crate) mod silverquant;
@@ -74,16 +76,53 @@ pub(crate) async fn health(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     out::emit(ctx.format, &h, || {
         h.iter()
             .map(|b| {
+                let facts = if b.backend == "hybrid" {
+                    b.details.get("domains").map(domain_rows).unwrap_or_default()
+                } else {
+                    serde_json::to_string(&b.details).unwrap_or_default()
+                };
                 format!(
                     "{:<12} {:<4} {:>8} µs  {}",
                     b.backend,
                     if b.up { "up" } else { "DOWN" },
                     b.latency.as_micros(),
-                    b.error.clone().unwrap_or_else(|| serde_json::to_string(&b.details).unwrap_or_default())
+                    b.error.clone().map(|e| format!("{e}{facts}")).unwrap_or(facts)
                 )
             })
             .collect::<Vec<_>>()
             .join("\n")
     })?;
     Ok(if all_up { ExitCode::SUCCESS } else { ExitCode::from(4) })
+}
+
+/// The hybrid's per-domain states, one line each.
+fn domain_rows(domains: &serde_json::Value) -> String {
+    let mut s = String::new();
+    for d in domains.as_array().into_iter().flatten() {
+        let g = |k: &str| d.get(k).map(|v| v.to_string().trim_matches('"').to_string()).unwrap_or_default();
+        s += &format!(
+            "\n    {:<10} {:<10} for {:>8} ms  journal {:>6} B  fallbacks {}  journaled {}  dual-write failures {}  \
+             compensations {}  inconsistencies {}  repairs {}{}",
+            g("domain"),
+            g("mode"),
+            g("since_ms"),
+            g("journal_bytes"),
+            g("fallbacks"),
+            g("journaled_writes"),
+            g("dual_write_failures"),
+            g("compensations"),
+            g("inconsistencies"),
+            g("repairs"),
+            d.get("last_error").and_then(|e| e.as_str()).map(|e| format!("  last error: {e}")).unwrap_or_default()
+        );
+    }
+    s
+}
+
+/// The same, from statuses.
+#[cfg(feature = "hybrid")]
+pub(crate) fn domain_table(st: &[sqdata::hybrid::DomainStatus], active: &[&str]) -> String {
+    let st: Vec<_> = st.iter().filter(|s| active.contains(&s.domain)).collect();
+    let v = serde_json::to_value(st).unwrap_or_default();
+    format!("domains:{}\n", domain_rows(&v))
 }

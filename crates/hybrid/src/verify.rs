@@ -1,0 +1,644 @@
+//! `verify`: compares two sets of stores partition by partition and, asked
+//! to, repairs the side that is not the source of truth.
+//!
+//! Each partition (a book's positions, a book's deals of one day, a book's
+//! equity curve of one month, one bar series) is serialised canonically
+//! (records sorted by key, fields in declaration order, JSON) and hashed with
+//! xxh3-64; only partitions whose digests differ are diffed field by field,
+//! and repair rewrites only the records that differ. The stores have no
+//! server-side digest, so both sides are read in full: a full verification
+//! costs one read of everything, not one write.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use chrono::{Datelike, NaiveDate, NaiveTime};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqdata_core::{
+    AssetRow, Bar, BarKey, BarSeries, BarWriteMode, BookId, DateRange, Deal, DealQuery, DealScope, Error,
+    MAX_PAGE_SIZE, PositionEntry, PositionSnapshot, Result, Stores, TimeRange,
+};
+
+use crate::config::Truth;
+
+/// What to compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "mode", content = "day")]
+pub enum VerifyMode {
+    /// Everything.
+    Full,
+    /// Positions, and the deals, equity and bars of one day (today's changes).
+    Incremental(NaiveDate),
+}
+
+/// A domain `verify` covers (quotes live seconds and are not verified).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VerifyDomain {
+    /// Hot position state.
+    Positions,
+    /// Deals.
+    Deals,
+    /// Equity curve.
+    Assets,
+    /// K-lines.
+    Bars,
+}
+
+impl VerifyDomain {
+    /// Every verifiable domain.
+    pub const ALL: [VerifyDomain; 4] =
+        [VerifyDomain::Positions, VerifyDomain::Deals, VerifyDomain::Assets, VerifyDomain::Bars];
+
+    /// The name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerifyDomain::Positions => "positions",
+            VerifyDomain::Deals => "deals",
+            VerifyDomain::Assets => "assets",
+            VerifyDomain::Bars => "bars",
+        }
+    }
+
+    /// By name.
+    pub fn from_name(s: &str) -> Option<VerifyDomain> {
+        VerifyDomain::ALL.into_iter().find(|d| d.as_str() == s)
+    }
+}
+
+/// How to verify.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    /// Full or incremental.
+    pub mode: VerifyMode,
+    /// Rewrite what differs on the side that is not the truth.
+    pub repair: bool,
+    /// Which side is right when they differ.
+    pub truth: Truth,
+    /// Domains to compare.
+    pub domains: Vec<VerifyDomain>,
+    /// Only these books (bars, which belong to no book, are skipped then).
+    pub books: Option<Vec<BookId>>,
+    /// Only the books of these accounts (bars are skipped then too).
+    pub accounts: Option<Vec<String>>,
+    /// Exactly these bar series (`None`: every series either side has,
+    /// unless books or accounts are given).
+    pub series: Option<Vec<BarKey>>,
+    /// Differences listed in the report (all are counted).
+    pub max_listed: usize,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        VerifyOptions {
+            mode: VerifyMode::Full,
+            repair: false,
+            truth: Truth::Secondary,
+            domains: VerifyDomain::ALL.to_vec(),
+            books: None,
+            accounts: None,
+            series: None,
+            max_listed: 200,
+        }
+    }
+}
+
+/// One field (or a whole record, `field` = `(record)`) that differs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Difference {
+    /// positions, deals, assets or bars.
+    pub domain: &'static str,
+    /// The partition (book, book/day, book/month, series).
+    pub partition: String,
+    /// The record (code, deal id, date, bar time).
+    pub key: String,
+    /// The field, or `(record)` when one side lacks the record.
+    pub field: String,
+    /// The primary's value (`None`: absent).
+    pub primary: Option<Value>,
+    /// The secondary's value.
+    pub secondary: Option<Value>,
+}
+
+/// Counts of one domain.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DomainVerify {
+    /// The domain.
+    pub domain: &'static str,
+    /// Partitions compared.
+    pub partitions: u64,
+    /// Partitions whose digests differed.
+    pub differing_partitions: u64,
+    /// Records compared (the larger side of each partition).
+    pub records: u64,
+    /// Fields or records that differ.
+    pub differences: u64,
+    /// Records rewritten by repair.
+    pub repaired: u64,
+}
+
+/// The result of a verification.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    /// Full or incremental (with its day).
+    pub mode: VerifyMode,
+    /// The digest used per partition.
+    pub digest: &'static str,
+    /// Whether differences were repaired.
+    pub repair: bool,
+    /// The side repairs copied from.
+    pub truth: Truth,
+    /// Per domain.
+    pub domains: Vec<DomainVerify>,
+    /// The first `max_listed` differences.
+    pub differences: Vec<Difference>,
+    /// Whether more differences exist than are listed.
+    pub truncated: bool,
+    /// Wall time.
+    pub elapsed_ms: u64,
+}
+
+impl VerifyReport {
+    /// Differences found, all domains.
+    pub fn total_differences(&self) -> u64 {
+        self.domains.iter().map(|d| d.differences).sum()
+    }
+
+    /// Records rewritten, all domains.
+    pub fn total_repaired(&self) -> u64 {
+        self.domains.iter().map(|d| d.repaired).sum()
+    }
+
+    /// Whether the stores were equal (or are now, after repair).
+    pub fn consistent(&self) -> bool {
+        self.total_differences() == 0 || self.repair
+    }
+
+    /// A report for people.
+    pub fn render_text(&self) -> String {
+        let mut s = String::new();
+        let mode = match self.mode {
+            VerifyMode::Full => "full".to_string(),
+            VerifyMode::Incremental(d) => format!("incremental ({d})"),
+        };
+        let _ = writeln!(s, "verify {mode}, {} digests per partition, {} ms", self.digest, self.elapsed_ms);
+        let _ = writeln!(
+            s,
+            "{:<10} {:>10} {:>10} {:>10} {:>12} {:>9}",
+            "domain", "partitions", "differing", "records", "differences", "repaired"
+        );
+        for d in &self.domains {
+            let _ = writeln!(
+                s,
+                "{:<10} {:>10} {:>10} {:>10} {:>12} {:>9}",
+                d.domain, d.partitions, d.differing_partitions, d.records, d.differences, d.repaired
+            );
+        }
+        for d in &self.differences {
+            let show = |v: &Option<Value>| v.as_ref().map(|v| v.to_string()).unwrap_or_else(|| "(absent)".into());
+            let _ = writeln!(
+                s,
+                "  {} {} {} {}: primary {} / secondary {}",
+                d.domain,
+                d.partition,
+                d.key,
+                d.field,
+                show(&d.primary),
+                show(&d.secondary)
+            );
+        }
+        if self.truncated {
+            let _ = writeln!(s, "  … {} more not listed", self.total_differences() as usize - self.differences.len());
+        }
+        let total = self.total_differences();
+        let _ = match (total, self.repair) {
+            (0, _) => writeln!(s, "consistent: 0 differences"),
+            (n, true) => writeln!(
+                s,
+                "{n} differences, {} records rewritten from the {}",
+                self.total_repaired(),
+                truth_name(self.truth)
+            ),
+            (n, false) => writeln!(s, "INCONSISTENT: {n} differences (run with --repair to fix)"),
+        };
+        s
+    }
+}
+
+fn truth_name(t: Truth) -> &'static str {
+    match t {
+        Truth::Secondary => "secondary (files)",
+        Truth::Primary => "primary",
+    }
+}
+
+/// Records of one partition, by key.
+type Records = BTreeMap<String, Value>;
+
+fn digest(r: &Records) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for (k, v) in r {
+        h.update(k.as_bytes());
+        h.update(&[0]);
+        h.update(v.to_string().as_bytes());
+        h.update(b"\n");
+    }
+    h.digest()
+}
+
+fn json<T: Serialize>(v: &T) -> Result<Value> {
+    serde_json::to_value(v).map_err(|e| Error::Backend {
+        backend: "verify",
+        message: e.to_string(),
+        retryable: false,
+        source: None,
+    })
+}
+
+fn typed<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T> {
+    serde_json::from_value(v.clone()).map_err(|e| Error::Backend {
+        backend: "verify",
+        message: e.to_string(),
+        retryable: false,
+        source: None,
+    })
+}
+
+/// Field-level differences of two partitions; returns the keys that differ.
+fn diff(
+    domain: &'static str,
+    partition: &str,
+    p: &Records,
+    s: &Records,
+    out: &mut Vec<Difference>,
+) -> BTreeSet<String> {
+    let mut keys = BTreeSet::new();
+    for k in p.keys().chain(s.keys()) {
+        if keys.contains(k) {
+            continue;
+        }
+        match (p.get(k), s.get(k)) {
+            (Some(a), Some(b)) if a == b => continue,
+            (Some(Value::Object(a)), Some(Value::Object(b))) => {
+                let fields: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+                for f in fields {
+                    if a.get(f) != b.get(f) {
+                        out.push(Difference {
+                            domain,
+                            partition: partition.into(),
+                            key: k.clone(),
+                            field: f.clone(),
+                            primary: a.get(f).cloned(),
+                            secondary: b.get(f).cloned(),
+                        });
+                    }
+                }
+            }
+            (a, b) => out.push(Difference {
+                domain,
+                partition: partition.into(),
+                key: k.clone(),
+                field: if a.is_some() && b.is_some() { "(value)".into() } else { "(record)".into() },
+                primary: a.cloned(),
+                secondary: b.cloned(),
+            }),
+        }
+        keys.insert(k.clone());
+    }
+    keys
+}
+
+struct Run<'a> {
+    primary: &'a Stores,
+    secondary: &'a Stores,
+    opts: &'a VerifyOptions,
+    listed: Vec<Difference>,
+    truncated: bool,
+}
+
+impl Run<'_> {
+    /// (truth, other) stores.
+    fn sides(&self) -> (&Stores, &Stores) {
+        match self.opts.truth {
+            Truth::Secondary => (self.secondary, self.primary),
+            Truth::Primary => (self.primary, self.secondary),
+        }
+    }
+
+    /// (truth, other) records.
+    fn pick<'r>(&self, p: &'r Records, s: &'r Records) -> (&'r Records, &'r Records) {
+        match self.opts.truth {
+            Truth::Secondary => (s, p),
+            Truth::Primary => (p, s),
+        }
+    }
+
+    /// Compares a partition; returns the differing keys (empty when equal).
+    fn compare(&mut self, rep: &mut DomainVerify, partition: &str, p: &Records, s: &Records) -> BTreeSet<String> {
+        rep.partitions += 1;
+        rep.records += p.len().max(s.len()) as u64;
+        if digest(p) == digest(s) {
+            return BTreeSet::new();
+        }
+        rep.differing_partitions += 1;
+        let mut found = Vec::new();
+        let keys = diff(rep.domain, partition, p, s, &mut found);
+        rep.differences += found.len() as u64;
+        let room = self.opts.max_listed.saturating_sub(self.listed.len());
+        if found.len() > room {
+            self.truncated = true;
+        }
+        self.listed.extend(found.into_iter().take(room));
+        keys
+    }
+
+    fn wanted(&self, books: Vec<BookId>) -> Vec<BookId> {
+        books
+            .into_iter()
+            .filter(|b| self.opts.books.as_ref().is_none_or(|only| only.contains(b)))
+            .filter(|b| self.opts.accounts.as_ref().is_none_or(|a| a.iter().any(|a| a == b.account.as_str())))
+            .collect()
+    }
+
+    async fn books(&self, d: VerifyDomain) -> Result<Vec<BookId>> {
+        let (p, s) = (self.primary, self.secondary);
+        let mut all: BTreeSet<BookId> = BTreeSet::new();
+        for side in [p, s] {
+            let list = match d {
+                VerifyDomain::Positions => side.positions.list_books().await?,
+                VerifyDomain::Deals => side.deals.list_books().await?,
+                VerifyDomain::Assets => side.assets.list_books().await?,
+                VerifyDomain::Bars => Vec::new(),
+            };
+            all.extend(list);
+        }
+        if let Some(only) = &self.opts.books {
+            all.extend(only.iter().cloned());
+        }
+        Ok(self.wanted(all.into_iter().collect()))
+    }
+
+    // ---- positions --------------------------------------------------------
+
+    async fn positions(&mut self) -> Result<DomainVerify> {
+        let mut rep = DomainVerify { domain: "positions", ..Default::default() };
+        for book in self.books(VerifyDomain::Positions).await? {
+            let (p, s) = (position_records(self.primary, &book).await?, position_records(self.secondary, &book).await?);
+            let part = book.to_string();
+            if self.compare(&mut rep, &part, &p, &s).is_empty() || !self.opts.repair {
+                continue;
+            }
+            let (truth, other) = self.sides();
+            let snap = truth.positions.snapshot(&book).await?;
+            if snap.positions.is_empty() && snap.inc_date.is_none() {
+                other.positions.delete_book(&book).await?;
+            } else {
+                other.positions.replace_book(&book, &snap).await?;
+            }
+            rep.repaired += snap.positions.len().max(1) as u64;
+        }
+        Ok(rep)
+    }
+
+    // ---- deals ------------------------------------------------------------
+
+    async fn deals(&mut self) -> Result<DomainVerify> {
+        let mut rep = DomainVerify { domain: "deals", ..Default::default() };
+        let range = match self.opts.mode {
+            VerifyMode::Full => DateRange::all(),
+            VerifyMode::Incremental(d) => DateRange { from: Some(d), to: Some(d) },
+        };
+        for book in self.books(VerifyDomain::Deals).await? {
+            let p = deal_days(self.primary, &book, range).await?;
+            let s = deal_days(self.secondary, &book, range).await?;
+            let days: BTreeSet<NaiveDate> = p.keys().chain(s.keys()).copied().collect();
+            let empty = Records::new();
+            for day in days {
+                let (pr, sr) = (p.get(&day).unwrap_or(&empty), s.get(&day).unwrap_or(&empty));
+                let keys = self.compare(&mut rep, &format!("{book}/{day}"), pr, sr);
+                if keys.is_empty() || !self.opts.repair {
+                    continue;
+                }
+                let (t, o) = self.pick(pr, sr);
+                let (_, other) = self.sides();
+                // differing or extra on the other side: delete; then record the truth's
+                let stale: Vec<String> = keys.iter().filter(|k| o.contains_key(*k)).cloned().collect();
+                if !stale.is_empty() {
+                    other.deals.delete_deals(&book, &stale).await?;
+                }
+                let fresh: Vec<Deal> =
+                    keys.iter().filter_map(|k| t.get(k)).map(typed::<Deal>).collect::<Result<_>>()?;
+                if !fresh.is_empty() {
+                    other.deals.record_batch(&fresh).await?;
+                }
+                rep.repaired += keys.len() as u64;
+            }
+        }
+        Ok(rep)
+    }
+
+    // ---- assets -----------------------------------------------------------
+
+    async fn assets(&mut self) -> Result<DomainVerify> {
+        let mut rep = DomainVerify { domain: "assets", ..Default::default() };
+        let range = match self.opts.mode {
+            VerifyMode::Full => DateRange::all(),
+            VerifyMode::Incremental(d) => DateRange { from: Some(d), to: Some(d) },
+        };
+        for book in self.books(VerifyDomain::Assets).await? {
+            let p = asset_months(self.primary, &book, range).await?;
+            let s = asset_months(self.secondary, &book, range).await?;
+            let months: BTreeSet<String> = p.keys().chain(s.keys()).cloned().collect();
+            let empty = Records::new();
+            let mut rewrite_book = false;
+            let mut upserts: Vec<AssetRow> = Vec::new();
+            for m in months {
+                let (pr, sr) = (p.get(&m).unwrap_or(&empty), s.get(&m).unwrap_or(&empty));
+                let keys = self.compare(&mut rep, &format!("{book}/{m}"), pr, sr);
+                if keys.is_empty() || !self.opts.repair {
+                    continue;
+                }
+                let (t, _) = self.pick(pr, sr);
+                for k in &keys {
+                    match t.get(k) {
+                        Some(v) => upserts.push(typed(v)?),
+                        // a row only the other side has: rows cannot be deleted one by one
+                        None => rewrite_book = true,
+                    }
+                }
+            }
+            let (truth, other) = self.sides();
+            if rewrite_book {
+                let rows = truth.assets.assets(&book, DateRange::all()).await?;
+                other.assets.delete_book(&book).await?;
+                for r in &rows {
+                    other.assets.upsert_asset(&book, *r).await?;
+                }
+                rep.repaired += rows.len() as u64;
+            } else {
+                for r in &upserts {
+                    other.assets.upsert_asset(&book, *r).await?;
+                }
+                rep.repaired += upserts.len() as u64;
+            }
+        }
+        Ok(rep)
+    }
+
+    // ---- bars -------------------------------------------------------------
+
+    async fn bars(&mut self) -> Result<DomainVerify> {
+        let mut rep = DomainVerify { domain: "bars", ..Default::default() };
+        if self.opts.series.is_none() && (self.opts.books.is_some() || self.opts.accounts.is_some()) {
+            return Ok(rep);
+        }
+        let (range, since) = match self.opts.mode {
+            VerifyMode::Full => (TimeRange::all(), None),
+            VerifyMode::Incremental(d) => {
+                let from = d.and_time(NaiveTime::MIN);
+                let to = d.and_hms_opt(23, 59, 59).unwrap_or(from);
+                (TimeRange { from: Some(from), to: Some(to) }, Some(from))
+            }
+        };
+        let mut keys: BTreeSet<BarKey> = BTreeSet::new();
+        match &self.opts.series {
+            Some(only) => keys.extend(only.iter().copied()),
+            None => {
+                for side in [self.primary, self.secondary] {
+                    for o in side.bars.overview().await? {
+                        if since.is_none_or(|f| o.last >= f) {
+                            keys.insert(o.key);
+                        }
+                    }
+                }
+            }
+        }
+        let keys: Vec<BarKey> = keys.into_iter().collect();
+        for chunk in keys.chunks(200) {
+            let p = bar_records(self.primary, chunk, range).await?;
+            let s = bar_records(self.secondary, chunk, range).await?;
+            let empty = Records::new();
+            for key in chunk {
+                let (pr, sr) = (p.get(key).unwrap_or(&empty), s.get(key).unwrap_or(&empty));
+                let diff = self.compare(&mut rep, &key.to_string(), pr, sr);
+                if diff.is_empty() || !self.opts.repair {
+                    continue;
+                }
+                let (t, o) = self.pick(pr, sr);
+                let (_, other) = self.sides();
+                let mut bars: Vec<Bar> = Vec::new();
+                for k in &diff {
+                    match t.get(k) {
+                        Some(v) => bars.push(typed(v)?),
+                        None => {
+                            if let Some(v) = o.get(k) {
+                                let b: Bar = typed(v)?;
+                                let at = TimeRange { from: Some(b.datetime), to: Some(b.datetime) };
+                                other.bars.delete_bars(key, at).await?;
+                            }
+                        }
+                    }
+                }
+                if !bars.is_empty() {
+                    other.bars.save_bars(&BarSeries { key: *key, bars }, BarWriteMode::Upsert).await?;
+                }
+                rep.repaired += diff.len() as u64;
+            }
+        }
+        Ok(rep)
+    }
+}
+
+async fn position_records(s: &Stores, book: &BookId) -> Result<Records> {
+    let snap: PositionSnapshot = s.positions.snapshot(book).await?;
+    let mut r = Records::new();
+    if let Some(d) = snap.inc_date {
+        r.insert("(inc_date)".into(), Value::String(d.to_string()));
+    }
+    for (code, e) in &snap.positions {
+        r.insert(code.to_string(), json::<PositionEntry>(e)?);
+    }
+    Ok(r)
+}
+
+/// A book's deals in `range`, by day, by id.
+async fn deal_days(s: &Stores, book: &BookId, range: DateRange) -> Result<BTreeMap<NaiveDate, Records>> {
+    let mut q = DealQuery {
+        scope: DealScope::Book(book.clone()),
+        from: range.from,
+        to: range.to,
+        code: None,
+        kind: None,
+        page: 1,
+        page_size: MAX_PAGE_SIZE,
+    };
+    let mut out: BTreeMap<NaiveDate, Records> = BTreeMap::new();
+    loop {
+        let page = s.deals.query(&q).await?;
+        let n = page.data.len();
+        for d in &page.data {
+            out.entry(d.time.date()).or_default().insert(d.id.clone(), json(d)?);
+        }
+        if n < MAX_PAGE_SIZE as usize {
+            return Ok(out);
+        }
+        q.page += 1;
+    }
+}
+
+/// A book's equity rows in `range`, by month, by date.
+async fn asset_months(s: &Stores, book: &BookId, range: DateRange) -> Result<BTreeMap<String, Records>> {
+    let mut out: BTreeMap<String, Records> = BTreeMap::new();
+    for r in s.assets.assets(book, range).await? {
+        let m = format!("{:04}-{:02}", r.date.year(), r.date.month());
+        out.entry(m).or_default().insert(r.date.to_string(), json(&r)?);
+    }
+    Ok(out)
+}
+
+async fn bar_records(s: &Stores, keys: &[BarKey], range: TimeRange) -> Result<BTreeMap<BarKey, Records>> {
+    let mut out = BTreeMap::new();
+    for series in s.bars.load_bars_batch(keys, range).await? {
+        let mut r = Records::new();
+        for b in &series.bars {
+            r.insert(b.datetime.format("%Y-%m-%d %H:%M:%S").to_string(), json(b)?);
+        }
+        out.insert(series.key, r);
+    }
+    Ok(out)
+}
+
+/// Compares `primary` with `secondary` (and repairs, if asked). Errors of
+/// either side end the run: a verification that could not read is not a
+/// verification.
+pub async fn verify(primary: &Stores, secondary: &Stores, opts: &VerifyOptions) -> Result<VerifyReport> {
+    let t = Instant::now();
+    let mut run = Run { primary, secondary, opts, listed: Vec::new(), truncated: false };
+    let mut domains = Vec::new();
+    let mut wanted = opts.domains.clone();
+    wanted.sort();
+    wanted.dedup();
+    for d in wanted {
+        domains.push(match d {
+            VerifyDomain::Positions => run.positions().await?,
+            VerifyDomain::Deals => run.deals().await?,
+            VerifyDomain::Assets => run.assets().await?,
+            VerifyDomain::Bars => run.bars().await?,
+        });
+    }
+    for d in &domains {
+        metrics::counter!("sqdata_verify_differences_total", "domain" => d.domain).increment(d.differences);
+    }
+    Ok(VerifyReport {
+        mode: opts.mode,
+        digest: "xxh3-64",
+        repair: opts.repair,
+        truth: opts.truth,
+        domains,
+        differences: run.listed,
+        truncated: run.truncated,
+        elapsed_ms: t.elapsed().as_millis() as u64,
+    })
+}

@@ -1,0 +1,435 @@
+//! `sqdata migrate`: the files → Redis / ClickHouse, with a backup first, a
+//! verification afterwards and a rollback.
+//!
+//! A migration works on a scope (every book, some books or accounts, and —
+//! when moving to ClickHouse without a book filter — every bar series;
+//! `--date` narrows deals, equity and bars to one day). Before anything is
+//! written it makes `<file.root>/_backups/migrate-<time>-<target>/` with
+//!
+//! - `source.tar.gz`: the scope's files as they were (book folders, `_bars`);
+//! - `target/`: the target's state of the same scope, dumped in the file
+//!   format (so rollback needs no server-specific snapshot);
+//! - `manifest.json`: the scope, the domains, and whether it was rolled back.
+//!
+//! Rollback makes the target's scope equal to `target/` again (verify with
+//! the dump as the truth, repairing): what the migration added is deleted,
+//! what it overwrote is restored, nothing outside the scope is touched. The
+//! files are not changed by a migration, so they are not restored; the
+//! archive is there for a manual restore.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{NaiveDate, NaiveTime};
+use serde::{Deserialize, Serialize};
+use sqdata_core::{
+    BarKey, BarSeries, BarWriteMode, BookId, DateRange, DealQuery, DealScope, Error, MAX_PAGE_SIZE, Result, Stores,
+    TimeRange,
+};
+use sqdata_file::{FileConfig, FileStore};
+use sqdata_hybrid::{Truth, VerifyDomain, VerifyMode, VerifyOptions, VerifyReport};
+
+use crate::{Backend, Config};
+
+/// What to migrate.
+#[derive(Debug, Clone)]
+pub struct MigrateOptions {
+    /// `redis` (positions) or `clickhouse` (deals, equity, bars).
+    pub target: Backend,
+    /// Only this day's deals, equity and bars (positions are always whole).
+    pub date: Option<NaiveDate>,
+    /// Only these books.
+    pub books: Option<Vec<BookId>>,
+    /// Only the books of these accounts.
+    pub accounts: Option<Vec<String>>,
+}
+
+/// Progress of a long copy (the CLI draws a bar; tests pass [`NoProgress`]).
+pub trait Progress: Send + Sync {
+    /// The phase and the units (book-domains and bar series) it will copy.
+    fn begin(&self, phase: &str, units: u64);
+    /// Units done and records they held.
+    fn advance(&self, units: u64, records: u64);
+    /// The phase is over.
+    fn finish(&self);
+}
+
+/// No progress output.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn begin(&self, _: &str, _: u64) {}
+    fn advance(&self, _: u64, _: u64) {}
+    fn finish(&self) {}
+}
+
+/// A migration's backup, as written to `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// `migrate-<time>-<target>`.
+    pub id: String,
+    /// When the migration started (local time).
+    pub created: String,
+    /// The target.
+    pub target: Backend,
+    /// The day, for an incremental migration.
+    pub date: Option<NaiveDate>,
+    /// The domains migrated.
+    pub domains: Vec<VerifyDomain>,
+    /// The books in scope.
+    pub books: Vec<BookId>,
+    /// The bar series in scope.
+    pub series: Vec<BarKey>,
+    /// Records copied per domain.
+    pub copied: BTreeMap<String, u64>,
+    /// Whether the migration finished its copy.
+    pub completed: bool,
+    /// Whether it was rolled back.
+    pub rolled_back: bool,
+}
+
+/// What a migration did.
+#[derive(Debug, Clone, Serialize)]
+pub struct MigrateReport {
+    /// The backup folder.
+    pub backup: PathBuf,
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// The verification after the copy.
+    pub verify: VerifyReport,
+    /// Wall time.
+    pub elapsed_ms: u64,
+}
+
+/// What a rollback did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RollbackReport {
+    /// The backup restored.
+    pub backup: PathBuf,
+    /// Its manifest (now marked rolled back).
+    pub manifest: Manifest,
+    /// The repair that restored the target.
+    pub restore: VerifyReport,
+    /// Wall time.
+    pub elapsed_ms: u64,
+}
+
+fn domains_of(target: Backend) -> Result<Vec<VerifyDomain>> {
+    match target {
+        Backend::Redis => Ok(vec![VerifyDomain::Positions]),
+        Backend::Clickhouse => Ok(vec![VerifyDomain::Deals, VerifyDomain::Assets, VerifyDomain::Bars]),
+        Backend::File => Err(Error::invalid("target", "file", "migrate moves the files to redis or clickhouse")),
+    }
+}
+
+/// The file store, and the target's domains over it.
+fn target_stores(config: &Config, target: Backend, files: Arc<FileStore>) -> Result<Stores> {
+    #[allow(unused_mut)]
+    let mut s = Stores::from_one(files);
+    match target {
+        #[cfg(feature = "redis")]
+        Backend::Redis => {
+            config.redis.validate()?;
+            let r = Arc::new(crate::RedisStore::open(config.redis.clone())?);
+            s.positions = r.clone();
+            s.quotes = r.clone();
+            s.backends = vec![r];
+        }
+        #[cfg(feature = "clickhouse")]
+        Backend::Clickhouse => {
+            config.clickhouse.validate()?;
+            let c = Arc::new(crate::ClickHouseStore::open(config.clickhouse.clone())?);
+            s.deals = c.clone();
+            s.assets = c.clone();
+            s.bars = c.clone();
+            s.backends = vec![c];
+        }
+        other => {
+            let _ = config;
+            return Err(Error::Config(format!(
+                "migrate --target {other}: this binary was built without the {other} backend"
+            )));
+        }
+    }
+    Ok(s)
+}
+
+fn day_range(date: Option<NaiveDate>) -> (DateRange, TimeRange) {
+    match date {
+        None => (DateRange::all(), TimeRange::all()),
+        Some(d) => {
+            let from = d.and_time(NaiveTime::MIN);
+            let to = d.and_hms_opt(23, 59, 59).unwrap_or(from);
+            (DateRange { from: Some(d), to: Some(d) }, TimeRange { from: Some(from), to: Some(to) })
+        }
+    }
+}
+
+/// Copies the scope from `from` to `to`; returns records per domain.
+async fn copy(
+    from: &Stores,
+    to: &Stores,
+    m: &Manifest,
+    replace_bars: bool,
+    progress: &dyn Progress,
+) -> Result<BTreeMap<String, u64>> {
+    let (days, times) = day_range(m.date);
+    let mut copied: BTreeMap<String, u64> = BTreeMap::new();
+    for book in &m.books {
+        for d in &m.domains {
+            let n = match d {
+                VerifyDomain::Positions => {
+                    let snap = from.positions.snapshot(book).await?;
+                    if snap.positions.is_empty() && snap.inc_date.is_none() {
+                        to.positions.delete_book(book).await?;
+                    } else {
+                        to.positions.replace_book(book, &snap).await?;
+                    }
+                    snap.positions.len() as u64
+                }
+                VerifyDomain::Deals => {
+                    let mut q = DealQuery {
+                        scope: DealScope::Book(book.clone()),
+                        from: days.from,
+                        to: days.to,
+                        code: None,
+                        kind: None,
+                        page: 1,
+                        page_size: MAX_PAGE_SIZE,
+                    };
+                    let mut n = 0;
+                    loop {
+                        let page = from.deals.query(&q).await?;
+                        let len = page.data.len();
+                        if len > 0 {
+                            to.deals.record_batch(&page.data).await?;
+                        }
+                        n += len as u64;
+                        if len < MAX_PAGE_SIZE as usize {
+                            break;
+                        }
+                        q.page += 1;
+                    }
+                    n
+                }
+                VerifyDomain::Assets => {
+                    let rows = from.assets.assets(book, days).await?;
+                    for r in &rows {
+                        to.assets.upsert_asset(book, *r).await?;
+                    }
+                    rows.len() as u64
+                }
+                VerifyDomain::Bars => continue,
+            };
+            *copied.entry(d.as_str().into()).or_default() += n;
+            progress.advance(1, n);
+        }
+    }
+    let mode = if replace_bars && m.date.is_none() { BarWriteMode::Replace } else { BarWriteMode::Upsert };
+    for chunk in m.series.chunks(100) {
+        let mut n = 0;
+        for s in from.bars.load_bars_batch(chunk, times).await? {
+            n += s.bars.len() as u64;
+            if !s.bars.is_empty() {
+                to.bars.save_bars(&BarSeries { key: s.key, bars: s.bars }, mode).await?;
+            }
+        }
+        *copied.entry("bars".into()).or_default() += n;
+        progress.advance(chunk.len() as u64, n);
+    }
+    Ok(copied)
+}
+
+fn units(m: &Manifest) -> u64 {
+    let per_book = m.domains.iter().filter(|d| **d != VerifyDomain::Bars).count() as u64;
+    m.books.len() as u64 * per_book + m.series.len() as u64
+}
+
+fn backups_root(config: &Config) -> PathBuf {
+    config.file.root.join("_backups")
+}
+
+fn write_manifest(dir: &Path, m: &Manifest) -> Result<()> {
+    let path = dir.join("manifest.json");
+    let tmp = dir.join("manifest.json.tmp");
+    let body = serde_json::to_vec_pretty(m).map_err(|e| Error::Config(e.to_string()))?;
+    std::fs::write(&tmp, body).and_then(|_| std::fs::rename(&tmp, &path)).map_err(|e| Error::io(&path, e))
+}
+
+fn read_manifest(dir: &Path) -> Result<Manifest> {
+    let path = dir.join("manifest.json");
+    let b = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    serde_json::from_slice(&b).map_err(|e| Error::corrupt(path.display().to_string(), e.to_string()))
+}
+
+/// Every migration backup, oldest first.
+pub fn backups(config: &Config) -> Result<Vec<(PathBuf, Manifest)>> {
+    let root = backups_root(config);
+    let rd = match std::fs::read_dir(&root) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(&root, e)),
+    };
+    let mut out = Vec::new();
+    for e in rd {
+        let p = e.map_err(|e| Error::io(&root, e))?.path();
+        if p.join("manifest.json").exists() {
+            out.push((p.clone(), read_manifest(&p)?));
+        }
+    }
+    out.sort_by(|a, b| a.1.id.cmp(&b.1.id));
+    Ok(out)
+}
+
+/// Archives the scope's files (book folders as `books/<account>/<book>/`, `_bars/`).
+fn archive_source(files: &FileConfig, m: &Manifest, path: &Path) -> Result<u64> {
+    let f = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+    let gz = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+    let mut tar = tar::Builder::new(gz);
+    tar.follow_symlinks(false);
+    for book in &m.books {
+        let dir = files.book_dir(book);
+        if dir.is_dir() {
+            let name = Path::new("books").join(book.account.as_str()).join(book.book.as_str());
+            tar.append_dir_all(&name, &dir).map_err(|e| Error::io(&dir, e))?;
+        }
+    }
+    let bars = files.bar_root();
+    if !m.series.is_empty() && bars.is_dir() {
+        tar.append_dir_all("_bars", &bars).map_err(|e| Error::io(&bars, e))?;
+    }
+    let gz = tar.into_inner().map_err(|e| Error::io(path, e))?;
+    let f = gz.finish().map_err(|e| Error::io(path, e))?;
+    f.sync_all().map_err(|e| Error::io(path, e))?;
+    Ok(f.metadata().map(|m| m.len()).unwrap_or(0))
+}
+
+/// Migrates the files to `opts.target`: backup, copy, verify.
+pub async fn migrate(config: &Config, opts: &MigrateOptions, progress: &dyn Progress) -> Result<MigrateReport> {
+    let t = Instant::now();
+    config.validate()?;
+    let domains = domains_of(opts.target)?;
+    let files = Arc::new(FileStore::open(config.file.clone())?);
+    let source = Stores::from_one(files.clone());
+    let target = target_stores(config, opts.target, files.clone())?;
+
+    // the scope
+    let mut books: BTreeSet<BookId> = BTreeSet::new();
+    match &opts.books {
+        Some(b) => books.extend(b.iter().cloned()),
+        None => {
+            for d in &domains {
+                match d {
+                    VerifyDomain::Positions => books.extend(source.positions.list_books().await?),
+                    VerifyDomain::Deals => books.extend(source.deals.list_books().await?),
+                    VerifyDomain::Assets => books.extend(source.assets.list_books().await?),
+                    VerifyDomain::Bars => {}
+                }
+            }
+        }
+    }
+    if let Some(acc) = &opts.accounts {
+        books.retain(|b| acc.iter().any(|a| a == b.account.as_str()));
+    }
+    let mut series = Vec::new();
+    if domains.contains(&VerifyDomain::Bars) && opts.books.is_none() && opts.accounts.is_none() {
+        let since = opts.date.map(|d| d.and_time(NaiveTime::MIN));
+        for o in source.bars.overview().await? {
+            if since.is_none_or(|s| o.last >= s) {
+                series.push(o.key);
+            }
+        }
+    }
+    let now = chrono::Local::now();
+    let mut id = format!("migrate-{}-{}", now.format("%Y%m%d-%H%M%S"), opts.target);
+    let mut dir = backups_root(config).join(&id);
+    let mut k = 1;
+    while dir.exists() {
+        k += 1;
+        id = format!("migrate-{}-{}-{k}", now.format("%Y%m%d-%H%M%S"), opts.target);
+        dir = backups_root(config).join(&id);
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let mut manifest = Manifest {
+        id,
+        created: now.format("%Y-%m-%d %H:%M:%S").to_string(),
+        target: opts.target,
+        date: opts.date,
+        domains: domains.clone(),
+        books: books.into_iter().collect(),
+        series,
+        copied: BTreeMap::new(),
+        completed: false,
+        rolled_back: false,
+    };
+
+    // 1. backups: the source's files, then the target's state of the scope
+    let (fc, m2, archive) = (config.file.clone(), manifest.clone(), dir.join("source.tar.gz"));
+    tokio::task::spawn_blocking(move || archive_source(&fc, &m2, &archive)).await.map_err(|e| Error::Backend {
+        backend: "migrate",
+        message: e.to_string(),
+        retryable: false,
+        source: None,
+    })??;
+    let dump = dump_store(&dir)?;
+    progress.begin("backing up the target", units(&manifest));
+    copy(&target, &dump, &manifest, true, progress).await?;
+    progress.finish();
+    write_manifest(&dir, &manifest)?;
+
+    // 2. copy
+    progress.begin("migrating", units(&manifest));
+    manifest.copied = copy(&source, &target, &manifest, true, progress).await?;
+    progress.finish();
+    manifest.completed = true;
+    write_manifest(&dir, &manifest)?;
+
+    // 3. verify
+    let verify = sqdata_hybrid::verify(&target, &source, &scope_options(&manifest, false, Truth::Secondary)).await?;
+    Ok(MigrateReport { backup: dir, manifest, verify, elapsed_ms: t.elapsed().as_millis() as u64 })
+}
+
+fn dump_store(dir: &Path) -> Result<Stores> {
+    let cfg = FileConfig { durability: sqdata_file::Durability::Flush, ..FileConfig::at(dir.join("target")) };
+    Ok(Stores::from_one(Arc::new(FileStore::open(cfg)?)))
+}
+
+fn scope_options(m: &Manifest, repair: bool, truth: Truth) -> VerifyOptions {
+    VerifyOptions {
+        mode: m.date.map(VerifyMode::Incremental).unwrap_or(VerifyMode::Full),
+        repair,
+        truth,
+        domains: m.domains.clone(),
+        books: Some(m.books.clone()),
+        accounts: None,
+        series: Some(m.series.clone()),
+        ..VerifyOptions::default()
+    }
+}
+
+/// Undoes a migration: the target's scope becomes what it was before
+/// (`backup`: a backup folder; `None`: the latest not yet rolled back).
+pub async fn rollback(config: &Config, backup: Option<&Path>) -> Result<RollbackReport> {
+    let t = Instant::now();
+    config.validate()?;
+    let (dir, mut manifest) = match backup {
+        Some(d) => (d.to_path_buf(), read_manifest(d)?),
+        None => backups(config)?.into_iter().rev().find(|(_, m)| !m.rolled_back).ok_or_else(|| {
+            Error::invalid("backup", backups_root(config).display(), "no migration to roll back here")
+        })?,
+    };
+    if manifest.rolled_back {
+        return Err(Error::invalid("backup", dir.display(), "this migration was already rolled back"));
+    }
+    let files = Arc::new(FileStore::open(config.file.clone())?);
+    let target = target_stores(config, manifest.target, files)?;
+    let dump = dump_store(&dir)?;
+    let restore = sqdata_hybrid::verify(&target, &dump, &scope_options(&manifest, true, Truth::Secondary)).await?;
+    manifest.rolled_back = true;
+    write_manifest(&dir, &manifest)?;
+    Ok(RollbackReport { backup: dir, manifest, restore, elapsed_ms: t.elapsed().as_millis() as u64 })
+}
