@@ -96,16 +96,22 @@ fn test(extra: &[String]) -> Result<()> {
         // Benches are built by clippy --all-targets and run by `cargo xtask bench`;
         // as tests they would only measure noise.
         let mut c = cargo();
-        c.args(["nextest", "run", "--workspace", "--lib", "--bins", "--tests"]).args(extra).envs(env.clone());
+        // Every backend built in (as the mvp tier), so the facade's and the
+        // CLI's server tests run; the embedded build's own config rules are
+        // tested right after.
+        c.args(["nextest", "run", "--workspace", "--all-features", "--lib", "--bins", "--tests"])
+            .args(extra)
+            .envs(env.clone());
         if without_chdb {
             c.args(["-E", "not test(/^modern::/)"]);
         }
         run("tests", &mut c)?;
+        run("embedded facade", cargo().args(["nextest", "run", "-p", "sqdata", "--lib"]).envs(env.clone()))?;
         // nextest does not run doctests
-        run("doctests", cargo().args(["test", "--workspace", "--doc"]).envs(env))
+        run("doctests", cargo().args(["test", "--workspace", "--all-features", "--doc"]).envs(env))
     } else {
         let mut c = cargo();
-        c.args(["test", "--workspace", "--lib", "--bins", "--tests"]).args(extra).envs(env);
+        c.args(["test", "--workspace", "--all-features", "--lib", "--bins", "--tests"]).args(extra).envs(env);
         if without_chdb {
             c.args(["--", "--skip", "modern::"]);
         }

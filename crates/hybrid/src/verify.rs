@@ -249,12 +249,34 @@ fn digest(r: &Records) -> u64 {
 }
 
 fn json<T: Serialize>(v: &T) -> Result<Value> {
-    serde_json::to_value(v).map_err(|e| Error::Backend {
+    let mut v = serde_json::to_value(v).map_err(|e| Error::Backend {
         backend: "verify",
         message: e.to_string(),
         retryable: false,
         source: None,
-    })
+    })?;
+    canonical(&mut v);
+    Ok(v)
+}
+
+/// Decimals every store keeps (ClickHouse stores prices and amounts as
+/// integers of 1e-6): values are compared at this precision, so that
+/// 10.120000000000001 in a file and 10.12 on the server are equal.
+const DECIMALS: f64 = 1e6;
+
+fn canonical(v: &mut Value) {
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(x) = n.as_f64().map(|x| (x * DECIMALS).round() / DECIMALS)
+                && let Some(m) = serde_json::Number::from_f64(x)
+            {
+                *n = m;
+            }
+        }
+        Value::Object(o) => o.values_mut().for_each(canonical),
+        Value::Array(a) => a.iter_mut().for_each(canonical),
+        _ => {}
+    }
 }
 
 fn typed<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T> {
@@ -415,6 +437,9 @@ impl Run<'_> {
             let s = deal_days(self.secondary, &book, range).await?;
             let days: BTreeSet<NaiveDate> = p.keys().chain(s.keys()).copied().collect();
             let empty = Records::new();
+            // one delete and one insert per book: a file store rewrites its
+            // deal log per call, so per-day calls would cost days × log size
+            let (mut stale, mut fresh): (Vec<String>, Vec<Deal>) = (Vec::new(), Vec::new());
             for day in days {
                 let (pr, sr) = (p.get(&day).unwrap_or(&empty), s.get(&day).unwrap_or(&empty));
                 let keys = self.compare(&mut rep, &format!("{book}/{day}"), pr, sr);
@@ -422,18 +447,21 @@ impl Run<'_> {
                     continue;
                 }
                 let (t, o) = self.pick(pr, sr);
-                let (_, other) = self.sides();
                 // differing or extra on the other side: delete; then record the truth's
-                let stale: Vec<String> = keys.iter().filter(|k| o.contains_key(*k)).cloned().collect();
-                if !stale.is_empty() {
-                    other.deals.delete_deals(&book, &stale).await?;
-                }
-                let fresh: Vec<Deal> =
-                    keys.iter().filter_map(|k| t.get(k)).map(typed::<Deal>).collect::<Result<_>>()?;
-                if !fresh.is_empty() {
-                    other.deals.record_batch(&fresh).await?;
+                stale.extend(keys.iter().filter(|k| o.contains_key(*k)).cloned());
+                for k in &keys {
+                    if let Some(v) = t.get(k) {
+                        fresh.push(typed::<Deal>(v)?);
+                    }
                 }
                 rep.repaired += keys.len() as u64;
+            }
+            let (_, other) = self.sides();
+            if !stale.is_empty() {
+                other.deals.delete_deals(&book, &stale).await?;
+            }
+            if !fresh.is_empty() {
+                other.deals.record_batch(&fresh).await?;
             }
         }
         Ok(rep)

@@ -345,18 +345,18 @@ pub async fn migrate(config: &Config, opts: &MigrateOptions, progress: &dyn Prog
         }
     }
     let now = chrono::Local::now();
-    let mut id = format!("migrate-{}-{}", now.format("%Y%m%d-%H%M%S"), opts.target);
+    let mut id = format!("migrate-{}-{}", now.format("%Y%m%d-%H%M%S-%3f"), opts.target);
     let mut dir = backups_root(config).join(&id);
     let mut k = 1;
     while dir.exists() {
         k += 1;
-        id = format!("migrate-{}-{}-{k}", now.format("%Y%m%d-%H%M%S"), opts.target);
+        id = format!("migrate-{}-{}-{k}", now.format("%Y%m%d-%H%M%S-%3f"), opts.target);
         dir = backups_root(config).join(&id);
     }
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let mut manifest = Manifest {
         id,
-        created: now.format("%Y-%m-%d %H:%M:%S").to_string(),
+        created: now.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
         target: opts.target,
         date: opts.date,
         domains: domains.clone(),

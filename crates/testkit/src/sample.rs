@@ -19,7 +19,7 @@ pub fn weekdays(from: NaiveDate, n: usize) -> Vec<NaiveDate> {
 pub fn positions(codes: &[Code], inc: NaiveDate) -> PositionSnapshot {
     let mut positions = BTreeMap::new();
     for (i, c) in codes.iter().enumerate() {
-        let base = 5.0 + (i % 90) as f64 / 4.0;
+        let base = (20 + i % 90) as f64 / 4.0;
         positions.insert(
             *c,
             PositionEntry {
@@ -38,7 +38,7 @@ pub fn deals(book: &BookId, codes: &[Code], days: &[NaiveDate], per_day: usize, 
     for d in days {
         for i in 0..per_day {
             let code = codes[(i + d.ordinal() as usize) % codes.len()];
-            let price = 5.0 + ((d.ordinal() as usize * 7 + i * 13) % 3000) as f64 / 100.0;
+            let price = (500 + (d.ordinal() as usize * 7 + i * 13) % 3000) as f64 / 100.0;
             let volume = 100 * (1 + (i as u64 % 20));
             out.push(Deal {
                 id: format!("{prefix}-{}-{i}", d.format("%Y%m%d")),
@@ -60,7 +60,10 @@ pub fn deals(book: &BookId, codes: &[Code], days: &[NaiveDate], per_day: usize, 
 
 /// One equity row per day.
 pub fn assets(days: &[NaiveDate]) -> Vec<AssetRow> {
-    days.iter().enumerate().map(|(i, d)| AssetRow { date: *d, asset: 1_000_000.0 + (i as f64) * 1234.5 }).collect()
+    days.iter()
+        .enumerate()
+        .map(|(i, d)| AssetRow { date: *d, asset: (100_000_000 + i as i64 * 123_450) as f64 / 100.0 })
+        .collect()
 }
 
 /// Writes a book: positions, deals in batches, equity rows.
