@@ -282,20 +282,29 @@ impl Hybrid {
                 // The hot state is small and a restarted Redis may have come
                 // back without it (no persistence, a lost AOF tail): compare
                 // every book and repair from the files, not only the journal.
-                let opts = VerifyOptions {
-                    repair: true,
+                // First a read-only pass; writes still arriving (journaled)
+                // can make it differ, so repair and count only under the gate.
+                let mut opts = VerifyOptions {
                     truth: Truth::Secondary,
                     domains: vec![VerifyDomain::Positions],
                     max_listed: 20,
                     ..VerifyOptions::default()
                 };
-                let r = verify::verify(&self.primary, &self.secondary, &opts).await?;
-                if r.total_differences() > 0 {
-                    tracing::warn!(
-                        differences = r.total_differences(),
-                        "the primary lost position state while it was away; restored from the files"
-                    );
-                    d.counted(r.total_differences(), r.total_repaired());
+                let quick = verify::verify(&self.primary, &self.secondary, &opts).await?;
+                if quick.total_differences() > 0 {
+                    let _g = d.gate.write().await;
+                    for u in dedup(d.journal.read_from(len)?) {
+                        self.copy_unit(name, &u, true).await?;
+                    }
+                    opts.repair = true;
+                    let r = verify::verify(&self.primary, &self.secondary, &opts).await?;
+                    if r.total_differences() > 0 {
+                        tracing::warn!(
+                            differences = r.total_differences(),
+                            "the primary lost position state while it was away; restored from the files"
+                        );
+                        d.counted(r.total_differences(), r.total_repaired());
+                    }
                 }
             }
             // Writes that arrived meanwhile, under the gate: none can slip by.
