@@ -92,7 +92,7 @@ async fn redis_killed_under_eight_writers_loses_no_acknowledged_write() {
                 let r = async {
                     s.positions.new_held(&book, &[c]).await?;
                     s.positions.update_extremes(&book, &[PriceTick { code: c, high, low }]).await?;
-                    if i % 3 == 0 {
+                    if i.is_multiple_of(3) {
                         s.positions.mark_sold(&book, c).await?;
                         return Ok::<_, sqdata::Error>(Expect::Sold);
                     }
