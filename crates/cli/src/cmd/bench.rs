@@ -28,7 +28,7 @@ pub(crate) struct Args {
     /// Only scenarios whose name contains this (repeatable).
     #[arg(long)]
     only: Vec<String>,
-    /// Which suite: file (default), redis, or all that are built in.
+    /// Which suite: file (default), redis, clickhouse, hybrid, or all.
     #[arg(long, default_value = "file")]
     suite: String,
     /// Keep the ClickHouse benchmark database (sqdata_bench) for inspection.
@@ -58,8 +58,9 @@ pub(crate) async fn run(ctx: &Ctx, a: Args) -> anyhow::Result<ExitCode> {
     let run_file = a.suite == "file" || a.suite == "all";
     let run_redis = a.suite == "redis" || a.suite == "all";
     let run_ch = a.suite == "clickhouse" || a.suite == "all";
-    if !run_file && !run_redis && !run_ch {
-        return Err(sqdata::Error::invalid("suite", &a.suite, "expected file, redis, clickhouse or all").into());
+    let run_hybrid = a.suite == "hybrid" || a.suite == "all";
+    if !run_file && !run_redis && !run_ch && !run_hybrid {
+        return Err(sqdata::Error::invalid("suite", &a.suite, "expected file, redis, clickhouse, hybrid or all").into());
     }
     let opts = Options {
         data_dir: a.bench_dir.clone(),
@@ -102,6 +103,22 @@ pub(crate) async fn run(ctx: &Ctx, a: Args) -> anyhow::Result<ExitCode> {
         #[cfg(not(feature = "clickhouse"))]
         return Err(anyhow::anyhow!(
             "this sqdata was built without ClickHouse; build with `cargo xtask build --tier mvp`"
+        ));
+    }
+    if run_hybrid {
+        #[cfg(all(feature = "redis", feature = "clickhouse"))]
+        scenarios.extend(
+            sqdata_bench::hybrid_suite::run_hybrid_suite(&sqdata_bench::hybrid_suite::HybridOptions {
+                redis_url: a.redis_url.clone(),
+                clickhouse_url: a.clickhouse_url.clone(),
+                iterations: a.iterations,
+                data_dir: a.bench_dir.clone(),
+            })
+            .await?,
+        );
+        #[cfg(not(all(feature = "redis", feature = "clickhouse")))]
+        return Err(anyhow::anyhow!(
+            "the hybrid suite needs Redis and ClickHouse built in; build with `cargo xtask build --tier mvp`"
         ));
     }
     let machine = format!(
