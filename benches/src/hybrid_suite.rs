@@ -172,9 +172,9 @@ async fn suite(o: &HybridOptions, opened: &sqdata::Opened, h: &sqdata::hybrid::H
     .await?;
     let account = [rb.account.to_string()];
     let mut s = Vec::new();
-    for k in 0..3 {
+    for (k, code) in rcodes.iter().take(3).enumerate() {
         // the server ahead of the files by one raised stop, as after a day of dual writes
-        let t = PriceTick { code: rcodes[k], high: 500.0 + k as f64, low: 1.0 };
+        let t = PriceTick { code: *code, high: 500.0 + k as f64, low: 1.0 };
         h.primary().positions.update_extremes(&rb, &[t]).await?;
         let t0 = Instant::now();
         h.rollback_to_files(Some(&account)).await?;
