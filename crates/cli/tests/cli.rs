@@ -1,53 +1,8 @@
 //! The `sqdata` binary end to end, as a user runs it.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-const SQ_DAY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../file/tests/fixtures/sq_day");
-
-fn sqdata(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sqdata"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("SQDATA_CONFIG")
-        .output()
-        .expect("run sqdata")
-}
-
-fn ok_json(cwd: &Path, args: &[&str]) -> serde_json::Value {
-    let mut a = args.to_vec();
-    a.extend(["--format", "json"]);
-    let o = sqdata(cwd, &a);
-    assert!(
-        o.status.success(),
-        "{args:?}: {}\n{}",
-        String::from_utf8_lossy(&o.stderr),
-        String::from_utf8_lossy(&o.stdout)
-    );
-    serde_json::from_slice(&o.stdout).expect("JSON on stdout")
-}
-
-/// A SilverQuant install: `_cache/prod_pwc` (the day fixture) and
-/// `_cache/_daily_mootdx/kline/*.csv`.
-fn silverquant_install(root: &Path) -> PathBuf {
-    let book = root.join("_cache/prod_pwc");
-    std::fs::create_dir_all(&book).unwrap();
-    for e in std::fs::read_dir(SQ_DAY).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), book.join(e.file_name())).unwrap();
-    }
-    let kline = root.join("_cache/_daily_mootdx/kline");
-    std::fs::create_dir_all(&kline).unwrap();
-    let mut csv = String::from("datetime,open,high,low,close,volume,amount\n");
-    for (i, d) in ["20251008", "20251009", "20251010"].iter().enumerate() {
-        let p = 11.0 + i as f64 / 10.0;
-        csv.push_str(&format!("{d},{p},{},{},{p},{},{}\n", p + 0.2, p - 0.1, 1000 + i, 1.5e6 + i as f64));
-    }
-    std::fs::write(kline.join("000001.SZ.csv"), &csv).unwrap();
-    std::fs::write(kline.join("600000.SH.csv"), "datetime,open,high,low,close,volume,amount\n20251010,8,7,8,8,1,1\n")
-        .unwrap();
-    book
-}
+use common::{ok_json, silverquant_install, sqdata};
 
 #[test]
 fn import_then_export_gives_back_silverquant_files() {

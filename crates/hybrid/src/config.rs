@@ -148,6 +148,14 @@ impl HybridConfig {
                 self.verify_sample_rate
             )));
         }
+        if let Some(u) = &self.webhook_url
+            && !u.starts_with("http://")
+        {
+            return Err(Error::Config(format!(
+                "hybrid.webhook_url {u:?}: only http:// is supported (no TLS stack is built in); \
+                 point it at a local relay that forwards to DingTalk/Feishu over HTTPS"
+            )));
+        }
         if self.breaker_failures == 0 || self.probe_interval_ms == 0 || self.primary_timeout_ms == 0 {
             return Err(Error::Config(
                 "hybrid: breaker_failures, probe_interval_ms and primary_timeout_ms must be positive".into(),

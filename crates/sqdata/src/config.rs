@@ -285,7 +285,7 @@ source_of_truth = \"secondary\"\n\
 journal_dir = \"_hybrid/journal\"\n\
 rollout_file = \"_hybrid/rollout.json\"\n\
 # DingTalk/Feishu-style webhook for urgent events.\n\
-# webhook_url = \"https://oapi.dingtalk.com/robot/send?access_token=…\"\n\
+# webhook_url = \"http://127.0.0.1:8080/dingtalk-relay\"  (http only; relay to HTTPS)\n\
 \n\
 # Per-account stages:\n\
 # [hybrid.accounts]\n\

@@ -1,0 +1,116 @@
+//! The mvp tier through the binary, on the real test servers: a SilverQuant
+//! install is imported into the files, migrated to Redis and ClickHouse,
+//! verified, promoted, inspected and rolled back — as a user would.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{ok_json, silverquant_install, sqdata};
+
+fn env(var: &str) -> String {
+    std::env::var(var)
+        .unwrap_or_else(|_| panic!("{var} is not set: this test needs real servers. Run `cargo xtask test`."))
+}
+
+struct Cleanup(sqdata::Config);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let c = self.0.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async {
+                if let Ok(r) = sqdata::RedisStore::open(c.redis.clone()) {
+                    let _ = tokio::time::timeout(Duration::from_secs(5), r.purge_prefix()).await;
+                }
+                if let Ok(ch) = sqdata::ClickHouseStore::open(c.clickhouse.clone()) {
+                    let _ = tokio::time::timeout(Duration::from_secs(10), ch.drop_database()).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+fn write_config(cwd: &Path) -> Cleanup {
+    let n = std::process::id();
+    let prefix = format!("sqcli{n}");
+    let db = format!("sqcli_{n}");
+    let toml = format!(
+        "tier = \"mvp\"\n\n[file]\nroot = \"data\"\n\n[redis]\nurl = \"{}\"\nprefix = \"{prefix}\"\n\n\
+         [clickhouse]\nurl = \"{}\"\ndatabase = \"{db}\"\njournal_dir = \"chj\"\n\n[hybrid]\nstage = \"files\"\n",
+        env("SQDATA_TEST_REDIS_URL"),
+        env("SQDATA_TEST_CLICKHOUSE_URL")
+    );
+    std::fs::write(cwd.join("sqdata.toml"), toml).unwrap();
+    Cleanup(sqdata::Config::load(Some(&cwd.join("sqdata.toml"))).unwrap())
+}
+
+#[test]
+fn migrate_verify_promote_and_roll_back_through_the_binary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    let cache = silverquant_install(&cwd.join("sq"));
+    let _cleanup = write_config(cwd);
+    let o = sqdata(
+        cwd,
+        &[
+            "import",
+            "silverquant",
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--account",
+            "55009728",
+            "--book",
+            "prod_pwc",
+        ],
+    );
+    assert!(o.status.code() == Some(3) || o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // before migrating, the servers lack the data: verify says so (exit 5)
+    let o = sqdata(cwd, &["verify", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(5), "{}", String::from_utf8_lossy(&o.stderr));
+    // promote refuses for the same reason
+    let o = sqdata(cwd, &["rollout", "promote"]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("not promoted"));
+
+    let m = ok_json(cwd, &["migrate", "--source", "file", "--target", "redis"]);
+    assert_eq!(m["verify"]["domains"][0]["differences"], 0, "{m}");
+    let m = sqdata(cwd, &["migrate", "--target", "clickhouse"]);
+    assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
+    let stdout = String::from_utf8_lossy(&m.stdout);
+    assert!(stdout.contains("consistent: 0 differences"), "{stdout}");
+    // not a terminal: no progress bar drawn
+    assert!(!String::from_utf8_lossy(&m.stderr).contains("ETA"), "{}", String::from_utf8_lossy(&m.stderr));
+
+    let v = ok_json(cwd, &["verify", "--full"]);
+    assert_eq!(v["differences"].as_array().unwrap().len(), 0, "{v}");
+    let v = ok_json(cwd, &["verify", "--incremental", "--date", "20251010"]);
+    assert_eq!(v["mode"]["mode"], "incremental");
+
+    let p = ok_json(cwd, &["rollout", "promote"]);
+    assert_eq!(p["stage"], "shadow", "{p}");
+    let p = ok_json(cwd, &["rollout", "promote", "--account", "55009728", "--to", "writes"]);
+    assert_eq!(p["accounts"]["55009728"], "writes", "{p}");
+    let s = ok_json(cwd, &["rollout", "status"]);
+    assert_eq!(s["stages"]["55009728"], "writes");
+    assert_eq!(s["stages"]["*"], "shadow");
+    let h = ok_json(cwd, &["health"]);
+    let hybrid = h.as_array().unwrap().iter().find(|b| b["backend"] == "hybrid").unwrap();
+    assert!(hybrid["details"]["domains"].as_array().unwrap().iter().all(|d| d["mode"] == "healthy"), "{hybrid}");
+    // a write at stage writes goes through Redis and the files
+    ok_json(cwd, &["positions", "new-held", "--account", "55009728", "--book", "prod_pwc", "600519.SH"]);
+    let r = ok_json(cwd, &["rollout", "rollback"]);
+    assert_eq!(r["state"]["stage"], "files", "{r}");
+    assert_eq!(r["synced"]["domains"][0]["differences"], 0, "the files were already up to date: {r}");
+    let s = ok_json(cwd, &["rollout", "status"]);
+    assert_eq!(s["stages"]["55009728"], "files");
+
+    let list = ok_json(cwd, &["migrate", "--list"]);
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    let rb = ok_json(cwd, &["migrate", "--rollback"]);
+    assert_eq!(rb["manifest"]["target"], "clickhouse");
+    assert_eq!(rb["manifest"]["rolled_back"], true);
+}
