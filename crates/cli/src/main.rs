@@ -63,6 +63,11 @@ enum Command {
     #[cfg(feature = "hybrid")]
     #[command(subcommand)]
     Rollout(cmd::hybrid::Rollout),
+    /// Each backend up or down, latency, memory, disk, degrade state, failures
+    /// (`--format text|json|prometheus`).
+    Monitor,
+    /// The HTTP server: /healthz, /readyz, /metrics (the REST API joins it later).
+    Serve(cmd::serve::Args),
     /// Benchmarks: P50/P95/P99 and throughput next to the SilverQuant-way baseline.
     Bench(cmd::bench::Args),
 }
@@ -102,5 +107,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         #[cfg(feature = "hybrid")]
         Command::Rollout(a) => cmd::hybrid::rollout(&ctx, a).await,
         Command::Bench(a) => cmd::bench::run(&ctx, a).await,
+        Command::Monitor => cmd::serve::monitor(&ctx).await,
+        Command::Serve(a) => cmd::serve::serve(&ctx, a).await,
     }
 }

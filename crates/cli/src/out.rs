@@ -11,12 +11,22 @@ pub(crate) enum Format {
     Text,
     /// One JSON document on stdout.
     Json,
+    /// Prometheus text exposition (`monitor` only).
+    Prometheus,
 }
 
 /// Prints `value` as JSON, or `text()` as text.
 pub(crate) fn emit<T: Serialize>(format: Format, value: &T, text: impl FnOnce() -> String) -> anyhow::Result<()> {
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(value)?),
+        Format::Prometheus => {
+            return Err(sqdata::Error::invalid(
+                "format",
+                "prometheus",
+                "only `sqdata monitor` speaks it; use text or json",
+            )
+            .into());
+        }
         Format::Text => {
             let t = text();
             if !t.is_empty() {
@@ -32,7 +42,7 @@ pub(crate) fn report_error(format: Format, e: &anyhow::Error) -> ExitCode {
     let store = e.downcast_ref::<sqdata::Error>();
     let kind = store.map(|s| s.kind()).unwrap_or("error");
     match format {
-        Format::Json => {
+        Format::Json | Format::Prometheus => {
             let v = serde_json::json!({ "error": { "kind": kind, "message": format!("{e:#}") } });
             eprintln!("{v}");
         }

@@ -248,3 +248,21 @@ fn bench_reports_every_scenario_with_a_baseline() {
         }
     }
 }
+
+#[test]
+fn monitor_speaks_text_json_and_prometheus() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    let v = ok_json(cwd, &["monitor"]);
+    assert_eq!(v["ready"], true);
+    assert_eq!(v["backends"][0]["up"], true);
+    let o = sqdata(cwd, &["monitor", "--format", "prometheus"]);
+    assert!(o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("sqdata_backend_up{backend=\"file\"} 1"), "{text}");
+    let o = sqdata(cwd, &["monitor"]);
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("sqdata ready"));
+    // prometheus is monitor's alone: elsewhere it is bad input
+    let o = sqdata(cwd, &["health", "--format", "prometheus"]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+}

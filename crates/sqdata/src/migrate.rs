@@ -138,6 +138,7 @@ fn target_stores(config: &Config, target: Backend, files: Arc<FileStore>) -> Res
             s.positions = r.clone();
             s.quotes = r.clone();
             s.backends = vec![r];
+            Ok(s)
         }
         #[cfg(feature = "clickhouse")]
         Backend::Clickhouse => {
@@ -147,15 +148,13 @@ fn target_stores(config: &Config, target: Backend, files: Arc<FileStore>) -> Res
             s.assets = c.clone();
             s.bars = c.clone();
             s.backends = vec![c];
+            Ok(s)
         }
         other => {
-            let _ = config;
-            return Err(Error::Config(format!(
-                "migrate --target {other}: this binary was built without the {other} backend"
-            )));
+            let _ = (config, s);
+            Err(Error::Config(format!("migrate --target {other}: this binary was built without the {other} backend")))
         }
     }
-    Ok(s)
 }
 
 fn day_range(date: Option<NaiveDate>) -> (DateRange, TimeRange) {

@@ -9,6 +9,7 @@ pub(crate) mod demo;
 pub(crate) mod hybrid;
 pub(crate) mod init;
 pub(crate) mod positions;
+pub(crate) mod serve;
 pub(crate) mod silverquant;
 
 use std::path::PathBuf;
@@ -35,6 +36,11 @@ impl Ctx {
             c.file.root = d.clone();
         }
         Ok(c)
+    }
+
+    pub(crate) fn opened(&self) -> anyhow::Result<sqdata::Opened> {
+        let c = self.config()?;
+        sqdata::open_all(&c).with_context(|| format!("opening the {} tier", c.tier))
     }
 
     pub(crate) fn stores(&self) -> anyhow::Result<Stores> {

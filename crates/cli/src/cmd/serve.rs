@@ -1,0 +1,46 @@
+//! `sqdata serve` and `sqdata monitor`.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use sqdata_server::{AppState, monitor};
+
+use super::Ctx;
+use crate::out::{self, Format};
+
+/// Arguments of `serve`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Address to listen on.
+    #[arg(long, env = "SQDATA_LISTEN", default_value = "127.0.0.1:8787")]
+    listen: SocketAddr,
+}
+
+pub(crate) async fn serve(ctx: &Ctx, a: Args) -> anyhow::Result<ExitCode> {
+    let prometheus = sqdata_server::prometheus();
+    let opened = ctx.opened()?;
+    let listener = sqdata_server::bind(a.listen).await?;
+    eprintln!("sqdata serving on http://{} (/healthz /readyz /metrics); Ctrl-C stops", listener.local_addr()?);
+    let state = Arc::new(AppState { opened, prometheus });
+    sqdata_server::serve(listener, state, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) async fn monitor(ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    let prometheus = sqdata_server::prometheus();
+    let opened = ctx.opened()?;
+    let snap = monitor::collect(&opened).await;
+    match ctx.format {
+        Format::Prometheus => {
+            monitor::publish(&snap);
+            print!("{}", prometheus.render());
+        }
+        f => out::emit(f, &snap, || monitor::render_text(&snap))?,
+    }
+    // as `health`: 4 when any backend is down (the body says whether sqdata can still serve)
+    Ok(if snap.backends.iter().all(|b| b.up) { ExitCode::SUCCESS } else { ExitCode::from(4) })
+}
