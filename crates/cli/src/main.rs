@@ -59,6 +59,12 @@ enum Command {
     /// Move the files' data to Redis or ClickHouse (backup, copy, verify; --rollback).
     #[cfg(feature = "hybrid")]
     Migrate(cmd::hybrid::MigrateArgs),
+    /// A logical backup of every configured store in one checksummed archive (7 daily kept).
+    #[cfg(feature = "hybrid")]
+    Backup(cmd::hybrid::BackupArgs),
+    /// Restore every configured store from a backup, verified before success is reported.
+    #[cfg(feature = "hybrid")]
+    Restore(cmd::hybrid::RestoreArgs),
     /// Gray release: per-account stages from the files to the servers, and back.
     #[cfg(feature = "hybrid")]
     #[command(subcommand)]
@@ -106,6 +112,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate(a) => cmd::hybrid::migrate(&ctx, a).await,
         #[cfg(feature = "hybrid")]
         Command::Rollout(a) => cmd::hybrid::rollout(&ctx, a).await,
+        #[cfg(feature = "hybrid")]
+        Command::Backup(a) => cmd::hybrid::backup(&ctx, a).await,
+        #[cfg(feature = "hybrid")]
+        Command::Restore(a) => cmd::hybrid::restore(&ctx, a).await,
         Command::Bench(a) => cmd::bench::run(&ctx, a).await,
         Command::Monitor => cmd::serve::monitor(&ctx).await,
         Command::Serve(a) => cmd::serve::serve(&ctx, a).await,

@@ -108,6 +108,13 @@ fn migrate_verify_promote_and_roll_back_through_the_binary() {
     let s = ok_json(cwd, &["rollout", "status"]);
     assert_eq!(s["stages"]["55009728"], "files");
 
+    let b = ok_json(cwd, &["backup", "--dir", "bk"]);
+    assert_eq!(b["manifest"]["parts"].as_array().unwrap().len(), 3, "{b}");
+    let archive = b["archive"].as_str().unwrap().to_string();
+    let r = ok_json(cwd, &["restore", &archive]);
+    assert_eq!(r["checked"].as_array().unwrap().len(), 3, "{r}");
+    assert_eq!(ok_json(cwd, &["backup", "--dir", "bk", "--list"]).as_array().unwrap().len(), 1);
+
     let list = ok_json(cwd, &["migrate", "--list"]);
     assert_eq!(list.as_array().unwrap().len(), 2);
     let rb = ok_json(cwd, &["migrate", "--rollback"]);

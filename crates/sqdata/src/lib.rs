@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+#[cfg(feature = "hybrid")]
+pub mod backup;
 mod config;
 #[cfg(feature = "hybrid")]
 pub mod migrate;

@@ -168,18 +168,33 @@ fn day_range(date: Option<NaiveDate>) -> (DateRange, TimeRange) {
     }
 }
 
+/// What a copy covers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Scope<'a> {
+    pub(crate) domains: &'a [VerifyDomain],
+    pub(crate) books: &'a [BookId],
+    pub(crate) series: &'a [BarKey],
+    pub(crate) date: Option<NaiveDate>,
+}
+
+impl Manifest {
+    fn scope(&self) -> Scope<'_> {
+        Scope { domains: &self.domains, books: &self.books, series: &self.series, date: self.date }
+    }
+}
+
 /// Copies the scope from `from` to `to`; returns records per domain.
-async fn copy(
+pub(crate) async fn copy(
     from: &Stores,
     to: &Stores,
-    m: &Manifest,
+    m: Scope<'_>,
     replace_bars: bool,
     progress: &dyn Progress,
 ) -> Result<BTreeMap<String, u64>> {
     let (days, times) = day_range(m.date);
     let mut copied: BTreeMap<String, u64> = BTreeMap::new();
-    for book in &m.books {
-        for d in &m.domains {
+    for book in m.books {
+        for d in m.domains {
             let n = match d {
                 VerifyDomain::Positions => {
                     let snap = from.positions.snapshot(book).await?;
@@ -243,7 +258,7 @@ async fn copy(
     Ok(copied)
 }
 
-fn units(m: &Manifest) -> u64 {
+pub(crate) fn units(m: Scope<'_>) -> u64 {
     let per_book = m.domains.iter().filter(|d| **d != VerifyDomain::Bars).count() as u64;
     m.books.len() as u64 * per_book + m.series.len() as u64
 }
@@ -375,14 +390,14 @@ pub async fn migrate(config: &Config, opts: &MigrateOptions, progress: &dyn Prog
         source: None,
     })??;
     let dump = dump_store(&dir)?;
-    progress.begin("backing up the target", units(&manifest));
-    copy(&target, &dump, &manifest, true, progress).await?;
+    progress.begin("backing up the target", units(manifest.scope()));
+    copy(&target, &dump, manifest.scope(), true, progress).await?;
     progress.finish();
     write_manifest(&dir, &manifest)?;
 
     // 2. copy
-    progress.begin("migrating", units(&manifest));
-    manifest.copied = copy(&source, &target, &manifest, true, progress).await?;
+    progress.begin("migrating", units(manifest.scope()));
+    manifest.copied = copy(&source, &target, manifest.scope(), true, progress).await?;
     progress.finish();
     manifest.completed = true;
     write_manifest(&dir, &manifest)?;
