@@ -266,3 +266,33 @@ fn monitor_speaks_text_json_and_prometheus() {
     let o = sqdata(cwd, &["health", "--format", "prometheus"]);
     assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// `--cache-dir` relative to the working folder, as users type it.
+#[test]
+fn a_relative_cache_dir_is_relative_to_the_working_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    silverquant_install(&cwd.join("sq"));
+    let o = sqdata(
+        cwd,
+        &[
+            "import",
+            "silverquant",
+            "--cache-dir",
+            "sq/_cache/prod_pwc",
+            "--account",
+            "55009728",
+            "--book",
+            "prod_pwc",
+            "--no-bars",
+            "--format",
+            "json",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!((r["positions"].as_u64(), r["deals_inserted"].as_u64()), (Some(4), Some(2)), "{r}");
+    let out = sqdata(cwd, &["export", "silverquant", "--account", "55009728", "--book", "prod_pwc", "--out", "back"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(cwd.join("back/positions.json").exists(), "exported where the user said");
+}

@@ -55,8 +55,11 @@ fn reader(dir: &Path, book: &BookId) -> Result<FileStore> {
     if !dir.is_dir() {
         return Err(Error::invalid("cache-dir", dir.display(), "is not a folder"));
     }
-    let mut cfg = FileConfig::at(dir);
-    cfg.books.insert(book.to_string(), dir.to_path_buf());
+    // a relative folder is the user's (relative to the working folder), not
+    // relative to the store's root as `file.books` entries are
+    let dir = std::path::absolute(dir).map_err(|e| Error::io(dir, e))?;
+    let mut cfg = FileConfig::at(&dir);
+    cfg.books.insert(book.to_string(), dir.clone());
     FileStore::open(cfg)
 }
 
