@@ -4,6 +4,7 @@
 //!   the whole test suite, and the embedded demo as a smoke test.
 //! - `build --tier embedded|mvp|full`: build the CLI with the tier's features.
 //! - `test`: the test suite (nextest when installed).
+//! - `services`: local test servers; `rollout`: the phased rollout.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,6 +12,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
+mod rollout;
 mod services;
 
 /// The cargo features of each tier on the `sqdata` facade (and so the CLI).
@@ -29,9 +31,10 @@ fn main() -> Result<()> {
         }
         Some("test") => test(&args[1..]),
         Some("services") => services::main(&args[1..]),
+        Some("rollout") => rollout::main(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <command>\n\n  ci                     fmt, clippy, every tier, tests, demo (what .ci/run runs)\n  build --tier TIER      build the sqdata CLI for embedded | mvp | full\n  test [ARGS]            run the test suite (cargo nextest when installed)\n  services install|up|down|status|env [--only a,b]\n                         local test servers (redis, redis-cluster, redis-sentinel, mysql,\n                         clickhouse, s3; chdb on request) and their SQDATA_TEST_* variables"
+                "usage: cargo xtask <command>\n\n  ci                     fmt, clippy, every tier, tests, demo (what .ci/run runs)\n  build --tier TIER      build the sqdata CLI for embedded | mvp | full\n  test [ARGS]            run the test suite (cargo nextest when installed)\n  services install|up|down|status|env [--only a,b]\n                         local test servers (redis, redis-cluster, redis-sentinel, mysql,\n                         clickhouse, s3; chdb on request) and their SQDATA_TEST_* variables\n  rollout phase0|phase1|phase2|phase3 [--rollback] [--quick] [--config FILE] [--data-dir DIR]\n                         the phased rollout: benchmark files, migrate + verify, benchmark mvp, full"
             );
             bail!("unknown command {:?}", args.first());
         }
@@ -46,7 +49,7 @@ pub(crate) fn flag(args: &[String], name: &str) -> Option<String> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
 }
 
-fn run(what: &str, cmd: &mut Command) -> Result<()> {
+pub(crate) fn run(what: &str, cmd: &mut Command) -> Result<()> {
     let t = Instant::now();
     eprintln!("\n==> {what}: {cmd:?}");
     let status = cmd.status().with_context(|| format!("starting {what}"))?;
@@ -57,7 +60,7 @@ fn run(what: &str, cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
@@ -142,6 +145,6 @@ fn ci() -> Result<()> {
     Ok(())
 }
 
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| project_root().join("target"))
 }
