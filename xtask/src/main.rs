@@ -110,16 +110,62 @@ fn test(extra: &[String]) -> Result<()> {
         }
         run("tests", &mut c)?;
         run("embedded facade", cargo().args(["nextest", "run", "-p", "sqdata", "--lib"]).envs(env.clone()))?;
+        python_tests(&env)?;
         // nextest does not run doctests
         run("doctests", cargo().args(["test", "--workspace", "--all-features", "--doc"]).envs(env))
     } else {
         let mut c = cargo();
-        c.args(["test", "--workspace", "--all-features", "--lib", "--bins", "--tests"]).args(extra).envs(env);
+        c.args(["test", "--workspace", "--all-features", "--lib", "--bins", "--tests"]).args(extra).envs(env.clone());
         if without_chdb {
             c.args(["--", "--skip", "modern::"]);
         }
-        run("tests", &mut c)
+        run("tests", &mut c)?;
+        python_tests(&env)
     }
+}
+
+/// The Python package: a venv under the target folder with pinned maturin,
+/// the wheel built from crates/python, pytest against it (the file backend,
+/// and Redis + ClickHouse through the same SQDATA_TEST_* variables).
+fn python_tests(env: &[(String, String)]) -> Result<()> {
+    let venv = target_dir().join("pyenv");
+    let py = venv.join("bin").join("python");
+    let reqs = ["maturin==1.16.0", "pytest==8.4.2", "pandas>=2,<4", "numpy>=1.26"];
+    let marker = venv.join(".sqdata-reqs");
+    let want = reqs.join("\n");
+    if !py.exists() {
+        run("python venv", Command::new("python3").args(["-m", "venv"]).arg(&venv))
+            .context("python3 with the venv module is needed for the Python package's tests")?;
+    }
+    if std::fs::read_to_string(&marker).ok().as_deref() != Some(want.as_str()) {
+        run("pip install", Command::new(&py).args(["-m", "pip", "install", "-q"]).args(reqs))?;
+        std::fs::write(&marker, &want)?;
+    }
+    let wheels = target_dir().join("wheels");
+    let _ = std::fs::remove_dir_all(&wheels);
+    run(
+        "build the wheel",
+        Command::new(venv.join("bin").join("maturin"))
+            .args(["build", "-m", "crates/python/Cargo.toml", "--out"])
+            .arg(&wheels)
+            .arg("-i")
+            .arg(&py)
+            .env("CARGO_TARGET_DIR", target_dir()),
+    )?;
+    let wheel = std::fs::read_dir(&wheels)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "whl"))
+        .context("maturin built no wheel")?;
+    run(
+        "install the wheel",
+        Command::new(&py).args(["-m", "pip", "install", "-q", "--force-reinstall", "--no-deps"]).arg(&wheel),
+    )?;
+    run(
+        "pytest",
+        Command::new(&py)
+            .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "crates/python/tests"])
+            .envs(env.iter().cloned()),
+    )
 }
 
 fn ci() -> Result<()> {
