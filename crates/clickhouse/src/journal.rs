@@ -3,6 +3,13 @@
 //! journaled deals into ClickHouse in batches and then advances a checkpoint.
 //! After a crash, everything past the checkpoint is replayed (the flusher
 //! skips ids ClickHouse already has, so a replay never duplicates).
+//!
+//! One writer per file: each store instance holds an exclusive `flock` on
+//! its journal. The first takes `deals.journal`; another process (or
+//! instance) sharing the folder gets a private `deals-<pid>-<n>.journal`.
+//! Journals whose lock is free belonged to a process that is gone: the next
+//! instance to open adopts what they hold past their checkpoint (appending
+//! it to its own journal, durably) and removes them.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -21,6 +28,19 @@ pub(crate) struct Journal {
     file: File,
     len: u64,
     flushed: u64,
+    /// Held for the journal's lifetime (the flock is released on drop).
+    _lock: File,
+}
+
+/// Takes `path`'s exclusive lock without waiting; `None` when someone holds it.
+fn try_lock(path: &Path) -> Result<Option<File>> {
+    let f =
+        OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(|e| io(path, e))?;
+    match rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(Some(f)),
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Ok(None),
+        Err(e) => Err(io(path, e.into())),
+    }
 }
 
 fn io(path: &Path, e: std::io::Error) -> Error {
@@ -28,13 +48,56 @@ fn io(path: &Path, e: std::io::Error) -> Error {
 }
 
 impl Journal {
-    /// Opens (creating) `<dir>/deals.journal`, cuts a torn last line (it was
-    /// never acknowledged) and returns the deals past the checkpoint with
-    /// their end offsets.
+    /// Claims a journal in `dir` (the shared one if free, else a private
+    /// one), adopts the journals of processes that are gone, cuts a torn
+    /// last line (it was never acknowledged) and returns the deals past the
+    /// checkpoint with their end offsets.
     pub(crate) fn open(dir: &Path) -> Result<(Journal, Vec<(u64, Deal)>)> {
         std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-        let path = dir.join("deals.journal");
-        let ckpt = dir.join("deals.checkpoint");
+        let (stem, lock) = match try_lock(&dir.join("deals.lock"))? {
+            Some(l) => ("deals".to_string(), l),
+            None => {
+                let mut n = 0u32;
+                loop {
+                    let stem = format!("deals-{}-{n}", std::process::id());
+                    if let Some(l) = try_lock(&dir.join(format!("{stem}.lock")))? {
+                        break (stem, l);
+                    }
+                    n += 1;
+                }
+            }
+        };
+        let (mut journal, mut pending) = Journal::open_file(dir, &stem, lock)?;
+        let entries = std::fs::read_dir(dir).map_err(|e| io(dir, e))?;
+        for e in entries {
+            let name = e.map_err(|e| io(dir, e))?.file_name().to_string_lossy().into_owned();
+            let Some(other) = name.strip_suffix(".journal") else { continue };
+            if other == stem {
+                continue;
+            }
+            let Some(l) = try_lock(&dir.join(format!("{other}.lock")))? else { continue };
+            let (orphan, theirs) = Journal::open_file(dir, other, l)?;
+            if !theirs.is_empty() {
+                let deals: Vec<Deal> = theirs.into_iter().map(|(_, d)| d).collect();
+                let ends = journal.append(&deals)?;
+                tracing::info!(journal = %orphan.path.display(), deals = deals.len(), "adopted the journal of a process that is gone");
+                pending.extend(ends.into_iter().zip(deals));
+            }
+            for f in [&orphan.path, &orphan.ckpt] {
+                match std::fs::remove_file(f) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io(f, e)),
+                }
+            }
+            let _ = std::fs::remove_file(dir.join(format!("{other}.lock")));
+        }
+        Ok((journal, pending))
+    }
+
+    fn open_file(dir: &Path, stem: &str, lock: File) -> Result<(Journal, Vec<(u64, Deal)>)> {
+        let path = dir.join(format!("{stem}.journal"));
+        let ckpt = dir.join(format!("{stem}.checkpoint"));
         let mut file = OpenOptions::new().read(true).append(true).create(true).open(&path).map_err(|e| io(&path, e))?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(|e| io(&path, e))?;
@@ -62,7 +125,7 @@ impl Journal {
             pending.push((offset as u64, deal));
         }
         file.seek(SeekFrom::End(0)).map_err(|e| io(&path, e))?;
-        Ok((Journal { path, ckpt, file, len: complete as u64, flushed }, pending))
+        Ok((Journal { path, ckpt, file, len: complete as u64, flushed, _lock: lock }, pending))
     }
 
     /// Appends deals durably; returns each one's end offset.
@@ -122,5 +185,74 @@ impl Journal {
     /// Bytes written and bytes flushed.
     pub(crate) fn state(&self) -> (u64, u64) {
         (self.len, self.flushed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqdata_core::{BookId, Code, DealKind};
+
+    fn deal(i: u32) -> Deal {
+        Deal {
+            id: format!("j{i}"),
+            book: BookId::new("55009728", "journal").unwrap(),
+            time: chrono::NaiveDate::from_ymd_opt(2025, 10, 10).unwrap().and_hms_opt(9, 30, 0).unwrap(),
+            code: Code::parse("000001.SZ").unwrap(),
+            name: String::new(),
+            kind: DealKind::MarketBuy,
+            remark: String::new(),
+            price: 10.0,
+            volume: 100,
+            amount: 1000.0,
+            strategy: String::new(),
+        }
+    }
+
+    /// Two instances never write one file; a gone instance's unflushed deals
+    /// are taken over by the next one to open, once.
+    #[test]
+    fn one_writer_per_file_and_orphans_are_adopted() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut a, _) = Journal::open(dir.path()).unwrap();
+        let (mut b, _) = Journal::open(dir.path()).unwrap();
+        assert!(a.path.ends_with("deals.journal"));
+        assert_ne!(a.path, b.path, "the second instance gets a private journal");
+        a.append(&[deal(1)]).unwrap();
+        b.append(&[deal(2), deal(3)]).unwrap();
+        let ends = b.append(&[deal(4)]).unwrap();
+        b.checkpoint(ends[0] - 1 - serde_json::to_vec(&deal(4)).unwrap().len() as u64).unwrap();
+        drop(b); // the instance is gone with deal 4 unflushed (2 and 3 flushed)
+        let (_c, pending) = Journal::open(dir.path()).unwrap();
+        let ids: Vec<String> = pending.iter().map(|(_, d)| d.id.clone()).collect();
+        assert_eq!(ids, vec!["j4"], "exactly the gone instance's unflushed deal");
+        // a's journal is still a's, untouched
+        let (_d, pending) = Journal::open(dir.path()).unwrap();
+        assert!(pending.is_empty(), "nothing adopted twice, nothing taken from a live writer");
+        drop(a);
+        let (_e, pending) = Journal::open(dir.path()).unwrap();
+        let ids: Vec<String> = pending.iter().map(|(_, d)| d.id.clone()).collect();
+        assert!(ids.contains(&"j1".to_string()), "the shared journal is replayed by whoever takes it next: {ids:?}");
+    }
+}
+
+#[cfg(test)]
+mod adoption {
+    use super::*;
+
+    /// A private journal left by another process (another pid) is adopted:
+    /// its unflushed lines move into the adopter's journal and it is removed.
+    #[test]
+    fn a_gone_process_journal_is_adopted_and_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_a, _) = Journal::open(dir.path()).unwrap(); // holds deals.journal
+        let line = br#"{"id":"o1","book":{"account":"55009728","book":"journal"},"time":"2025-10-10T09:30:00","code":"000001.SZ","name":"","kind":"market_buy","remark":"","price":10.0,"volume":100,"amount":1000.0,"strategy":""}"#;
+        let orphan = dir.path().join("deals-999999-0.journal");
+        std::fs::write(&orphan, [&line[..], b"\n"].concat()).unwrap();
+        let (b, pending) = Journal::open(dir.path()).unwrap();
+        assert_eq!(pending.iter().map(|(_, d)| d.id.as_str()).collect::<Vec<_>>(), vec!["o1"]);
+        assert!(!orphan.exists(), "the orphan is removed once adopted");
+        let own = std::fs::read_to_string(&b.path).unwrap();
+        assert!(own.contains("\"o1\""), "adopted durably into the adopter's journal");
     }
 }

@@ -121,7 +121,10 @@ async fn a_replayed_journal_never_duplicates() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = common::config(common::env("SQDATA_TEST_CLICKHOUSE_URL"), dir.path());
     let s = ClickHouseStore::open(cfg.clone()).unwrap();
-    let _drop = common::DropDb(s.clone());
+    // the cleanup holds its own instance: this one must be gone (and its
+    // journal lock released) before the replay opens the journal again
+    let other = ClickHouseConfig { journal_dir: dir.path().join("cleanup-journal"), ..cfg.clone() };
+    let _drop = common::DropDb(ClickHouseStore::open(other).unwrap());
     let book = BookId::new("55009728", "replay").unwrap();
     let deals: Vec<Deal> = (0..300).map(|i| deal(&book, i)).collect();
     assert_eq!(s.record_batch(&deals).await.unwrap().inserted, 300);

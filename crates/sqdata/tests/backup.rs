@@ -31,6 +31,9 @@ async fn backup_then_restore_returns_every_store_to_the_backup() {
     s.bars.save_bars(&BarSeries { key, bars: daily_bars(15) }, BarWriteMode::Replace).await.unwrap();
     let before = s.positions.snapshot(&book).await.unwrap();
 
+    // this process's unflushed deals reach ClickHouse within flush_interval;
+    // the backup (another store instance) reads what ClickHouse holds
+    s.deals.query(&DealQuery::book(book.clone())).await.unwrap();
     let out = dir.path().join("backups");
     let r = backup::backup(&c, &out).await.unwrap();
     assert!(r.archive.exists() && r.bytes > 0);
