@@ -379,7 +379,10 @@ impl Hybrid {
             }
             Err(e) if e.is_invalid_input() => Err(e),
             Err(e) => {
-                d.primary_failed(&e, false);
+                // Positions degrade at the first failure: a server that failed
+                // once may come back without its state (a restart without
+                // persistence), and only recovery compares every book.
+                d.primary_failed(&e, d.name == "positions");
                 d.fallback();
                 secondary.await
             }

@@ -406,3 +406,31 @@ async fn a_redis_that_comes_back_empty_is_refilled_from_the_files() {
     let st = h.status().into_iter().find(|s| s.domain == "positions").unwrap();
     assert!(st.inconsistencies >= 1 && st.repairs >= 50, "counted and alerted: {st:?}");
 }
+
+/// Redis restarts empty between two reads of the sell loop (no persistence,
+/// a quick restart): the failed read degrades positions at once, recovery
+/// refills Redis from the files, and no read ever returns an empty book.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quick_empty_restart_never_serves_an_empty_book() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut redis = RedisProc::start(dir.path(), &["--appendonly", "no"]);
+    let c = positions_on(dir.path(), redis.url());
+    let opened = sqdata::open_all(&c).unwrap();
+    let h = opened.hybrid.clone().unwrap();
+    let s = opened.stores.clone();
+    let book = fresh_book();
+    let codes = fresh_codes(200);
+    s.positions.new_held(&book, &codes).await.unwrap();
+    assert_eq!(s.positions.snapshot(&book).await.unwrap().positions.len(), 200);
+    redis.kill();
+    redis.restart(); // back at once, empty
+    let mut sizes = Vec::new();
+    for _ in 0..40 {
+        let snap = s.positions.snapshot(&book).await.unwrap();
+        sizes.push(snap.positions.len());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(sizes.iter().all(|n| *n == 200), "a read served a partial or empty book: {sizes:?}");
+    wait_mode(&h, "positions", Mode::Healthy, Duration::from_secs(10)).await;
+    assert_eq!(h.primary().positions.snapshot(&book).await.unwrap().positions.len(), 200, "Redis refilled");
+}
