@@ -9,6 +9,7 @@ mod ids;
 pub mod obs;
 pub mod position;
 mod quote;
+pub mod registry;
 mod store;
 pub mod validate;
 
@@ -23,8 +24,10 @@ pub use error::{BoxError, Error, Result};
 pub use ids::{AccountCode, BookId, BookName};
 pub use position::{ExtremeChange, PositionEntry, PositionSnapshot, PriceTick, ReconcileReport, validate_ticks};
 pub use quote::{DEFAULT_QUOTE_TTL, Quote};
+pub use registry::{Account, AuditEntry, AuditQuery, ParamVersion, RegistryStore, Strategy};
 pub use store::{AssetStore, BackendHealth, BarStore, DealStore, HealthCheck, PositionStore, QuoteStore, Stores};
 
 /// Re-exported so backends and callers agree on one version.
 pub use async_trait::async_trait;
 pub use chrono;
+pub use serde_json;

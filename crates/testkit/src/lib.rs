@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use sqdata_core::{AssetStore, BarStore, BookId, Code, DealStore, Market, PositionStore, QuoteStore};
+use sqdata_core::{AssetStore, BarStore, BookId, Code, DealStore, Market, PositionStore, QuoteStore, RegistryStore};
 
 pub mod assets;
 pub mod bars;
@@ -14,6 +14,7 @@ mod memory;
 pub mod positions;
 pub mod procs;
 pub mod quotes;
+pub mod registry;
 pub mod sample;
 
 pub use memory::MemoryStore;
@@ -32,6 +33,8 @@ pub struct Fixture {
     pub assets: Option<Arc<dyn AssetStore>>,
     /// Bar store.
     pub bars: Option<Arc<dyn BarStore>>,
+    /// Accounts, strategies, parameters, audit.
+    pub registry: Option<Arc<dyn RegistryStore>>,
     /// The quote lifetime the backend was configured with (keep it short).
     pub quote_ttl: Duration,
     /// Anything that must live as long as the test (a temp dir, a namespace
@@ -57,6 +60,7 @@ impl Fixture {
             deals: Some(s.clone()),
             assets: Some(s.clone()),
             bars: Some(s),
+            registry: None,
             quote_ttl,
             guard: None,
         }
@@ -163,6 +167,20 @@ macro_rules! __conformance_domain {
                 bad_queries_are_rejected,
                 delete_book_removes_only_that_book,
                 delete_deals_removes_exactly_those,
+            ]
+        );
+    };
+    ($f:path, registry) => {
+        $crate::__cases!(
+            $f,
+            registry,
+            [
+                accounts_roundtrip_and_replace,
+                strategies_belong_to_accounts,
+                params_are_versioned_and_rolled_back,
+                concurrent_param_writers_get_distinct_versions,
+                bad_input_is_rejected_without_change,
+                every_change_is_audited,
             ]
         );
     };

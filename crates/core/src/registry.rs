@@ -1,0 +1,232 @@
+//! The relational domain: accounts, the strategies (books) inside them,
+//! versioned strategy parameters and the audit trail of every change.
+//!
+//! MySQL holds it in the full tier and SQLite in the embedded default; both
+//! run the same code (`sqdata-sql`). Every change writes its audit row in the
+//! same transaction, so the trail never misses a change that happened.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::ids::{AccountCode, BookId};
+
+/// Largest serialized `meta` or `params` object, in bytes.
+pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
+/// Most audit rows one query returns.
+pub const MAX_AUDIT_LIMIT: u32 = 10_000;
+
+/// A broker account.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Account {
+    /// The broker's account id.
+    pub id: AccountCode,
+    /// A display name.
+    #[serde(default)]
+    pub name: String,
+    /// The broker or gateway (`qmt`, `gm`, …).
+    #[serde(default)]
+    pub broker: String,
+    /// Anything else, as a JSON object.
+    #[serde(default)]
+    pub meta: Map<String, Value>,
+}
+
+/// One strategy: a book inside an account.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Strategy {
+    /// The account and the book's name.
+    pub book: BookId,
+    /// What it does.
+    #[serde(default)]
+    pub description: String,
+    /// Whether it may trade.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One stored version of a strategy's parameters. Versions count from 1 and
+/// are never rewritten: a rollback stores the old parameters as a new version.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ParamVersion {
+    /// The strategy.
+    pub book: BookId,
+    /// 1, 2, 3, … per book.
+    pub version: u32,
+    /// The parameters, a JSON object.
+    pub params: Map<String, Value>,
+    /// Who stored it.
+    pub actor: String,
+    /// Why.
+    pub note: String,
+    /// When (millisecond precision).
+    pub created_at: DateTime<Utc>,
+}
+
+/// One change, as recorded in the audit trail.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Increasing with time within one store.
+    pub id: i64,
+    /// When (millisecond precision).
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub actor: String,
+    /// `account.upsert`, `account.delete`, `strategy.upsert`,
+    /// `strategy.delete`, `params.put`, `params.rollback`.
+    pub action: String,
+    /// `account:<id>` or `book:<account>/<book>`.
+    pub entity: String,
+    /// The new state (or the version written), as JSON.
+    pub detail: Value,
+}
+
+/// Which audit rows to return, newest first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Only this entity (`account:<id>` or `book:<account>/<book>`).
+    #[serde(default)]
+    pub entity: Option<String>,
+    /// Only changes by this actor.
+    #[serde(default)]
+    pub actor: Option<String>,
+    /// Only changes at or after this time.
+    #[serde(default)]
+    pub since: Option<DateTime<Utc>>,
+    /// At most this many rows (1..=[`MAX_AUDIT_LIMIT`]).
+    #[serde(default = "default_limit")]
+    pub limit: u32,
+}
+
+fn default_limit() -> u32 {
+    100
+}
+
+impl Default for AuditQuery {
+    fn default() -> Self {
+        AuditQuery { entity: None, actor: None, since: None, limit: default_limit() }
+    }
+}
+
+impl AuditQuery {
+    /// Rejects a limit of 0 or over [`MAX_AUDIT_LIMIT`].
+    pub fn validate(&self) -> Result<()> {
+        if self.limit == 0 || self.limit > MAX_AUDIT_LIMIT {
+            return Err(Error::invalid("limit", self.limit, format!("must be 1 to {MAX_AUDIT_LIMIT}")));
+        }
+        Ok(())
+    }
+}
+
+/// The audit entity of an account.
+pub fn account_entity(id: &AccountCode) -> String {
+    format!("account:{id}")
+}
+
+/// The audit entity of a book.
+pub fn book_entity(book: &BookId) -> String {
+    format!("book:{book}")
+}
+
+fn check_text(field: &str, s: &str, max: usize) -> Result<()> {
+    if s.len() > max {
+        return Err(Error::invalid(field, s, format!("at most {max} bytes")));
+    }
+    if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(Error::invalid(field, s, "control characters are not allowed"));
+    }
+    Ok(())
+}
+
+/// Who makes a change: 1 to 64 printable characters.
+pub fn validate_actor(actor: &str) -> Result<()> {
+    if actor.trim().is_empty() {
+        return Err(Error::invalid("actor", actor, "must not be empty"));
+    }
+    check_text("actor", actor, 64)
+}
+
+/// A JSON object small enough to store, with no non-finite numbers.
+pub fn validate_document(field: &str, doc: &Map<String, Value>) -> Result<()> {
+    let text = serde_json::to_string(doc).map_err(|e| Error::invalid(field, "<object>", e.to_string()))?;
+    if text.len() > MAX_DOCUMENT_BYTES {
+        return Err(Error::invalid(
+            field,
+            format!("{} bytes", text.len()),
+            format!("at most {MAX_DOCUMENT_BYTES} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+impl Account {
+    /// Checks the free-text fields and the meta object.
+    pub fn validate(&self) -> Result<()> {
+        check_text("name", &self.name, 128)?;
+        check_text("broker", &self.broker, 64)?;
+        validate_document("meta", &self.meta)
+    }
+}
+
+impl Strategy {
+    /// Checks the description.
+    pub fn validate(&self) -> Result<()> {
+        check_text("description", &self.description, 4096)
+    }
+}
+
+/// Accounts, strategies, versioned parameters and the audit trail.
+///
+/// Every mutation takes the actor making it and is transactional: the change
+/// and its audit row land together or not at all. "Not found" is `None` (or
+/// `false` for a delete), never an error.
+#[async_trait]
+pub trait RegistryStore: Send + Sync + std::fmt::Debug {
+    /// Creates or replaces an account.
+    async fn upsert_account(&self, account: &Account, actor: &str) -> Result<()>;
+    /// One account.
+    async fn account(&self, id: &AccountCode) -> Result<Option<Account>>;
+    /// Every account, by id.
+    async fn accounts(&self) -> Result<Vec<Account>>;
+    /// Deletes an account that has no strategies left (an account with
+    /// strategies is refused, naming the field `account`).
+    async fn delete_account(&self, id: &AccountCode, actor: &str) -> Result<bool>;
+
+    /// Creates or replaces a strategy; its account must exist.
+    async fn upsert_strategy(&self, strategy: &Strategy, actor: &str) -> Result<()>;
+    /// One strategy.
+    async fn strategy(&self, book: &BookId) -> Result<Option<Strategy>>;
+    /// Strategies, by account and book; all accounts when `account` is `None`.
+    async fn strategies(&self, account: Option<&AccountCode>) -> Result<Vec<Strategy>>;
+    /// Deletes a strategy and its parameter history (the audit trail keeps it).
+    async fn delete_strategy(&self, book: &BookId, actor: &str) -> Result<bool>;
+
+    /// Stores a new version of a strategy's parameters (the strategy must
+    /// exist). Concurrent writers get distinct, consecutive versions.
+    async fn put_params(
+        &self,
+        book: &BookId,
+        params: &Map<String, Value>,
+        actor: &str,
+        note: &str,
+    ) -> Result<ParamVersion>;
+    /// The latest version, or the given one.
+    async fn params(&self, book: &BookId, version: Option<u32>) -> Result<Option<ParamVersion>>;
+    /// Every version, oldest first.
+    async fn param_history(&self, book: &BookId) -> Result<Vec<ParamVersion>>;
+    /// Stores version `to`'s parameters again as the newest version. A
+    /// version that does not exist is refused, naming the field `version`.
+    async fn rollback_params(&self, book: &BookId, to: u32, actor: &str) -> Result<ParamVersion>;
+
+    /// The audit trail, newest first.
+    async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>>;
+}
