@@ -49,6 +49,13 @@ enum Command {
     /// K-line history.
     #[command(subcommand)]
     Bars(cmd::bars::Bars),
+    /// Accounts, strategies, versioned parameters and the audit trail (SQLite, or MySQL on the full tier).
+    #[command(subcommand)]
+    Registry(cmd::registry::Registry),
+    /// Old deals and bars to Parquet on MinIO/S3 (or a directory), and back.
+    #[cfg(feature = "minio")]
+    #[command(subcommand)]
+    Archive(cmd::archive::Archive),
     /// A simulated trading day on a fresh book, then the resulting state.
     Demo(cmd::demo::Args),
     /// Liveness and latency of every configured backend, and each domain's state.
@@ -104,6 +111,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Deals(a) => cmd::deals::run(&ctx, a).await,
         Command::Assets(a) => cmd::assets::run(&ctx, a).await,
         Command::Bars(a) => cmd::bars::run(&ctx, a).await,
+        Command::Registry(a) => cmd::registry::run(&ctx, a).await,
+        #[cfg(feature = "minio")]
+        Command::Archive(a) => cmd::archive::run(&ctx, a).await,
         Command::Demo(a) => cmd::demo::run(&ctx, a).await,
         Command::Health => cmd::health(&ctx).await,
         #[cfg(feature = "hybrid")]

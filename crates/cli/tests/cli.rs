@@ -296,3 +296,67 @@ fn a_relative_cache_dir_is_relative_to_the_working_folder() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(cwd.join("back/positions.json").exists(), "exported where the user said");
 }
+
+/// The registry on the embedded default: a SQLite file under the data
+/// folder, no server; every change in the audit trail.
+#[test]
+fn registry_commands_on_the_embedded_sqlite() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    let book = ["--account", "55009728", "--book", "prod_pwc"];
+    let with =
+        |args: &[&str], extra: &[&str]| -> Vec<String> { args.iter().chain(extra).map(|s| s.to_string()).collect() };
+    let run = |args: Vec<String>| ok_json(cwd, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    // a strategy needs its account: exit 2 naming the field
+    let o = sqdata(
+        cwd,
+        &with(&["registry", "strategy-put", "--actor", "ops"], &book).iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("account"));
+    run(with(
+        &[
+            "registry",
+            "account-put",
+            "--account",
+            "55009728",
+            "--name",
+            "国金 QMT",
+            "--broker",
+            "qmt",
+            "--actor",
+            "ops",
+        ],
+        &[],
+    ));
+    run(with(&["registry", "strategy-put", "--description", "尾盘选股", "--actor", "ops"], &book));
+    let p1 = r#"{"stop_loss": 0.05, "trail": {"from": 1.1, "back": 0.02}}"#;
+    let v = run(with(&["registry", "params-put", "--json", p1, "--note", "first", "--actor", "alice"], &book));
+    assert_eq!(v["version"], 1);
+    std::fs::write(cwd.join("p2.json"), r#"{"stop_loss": 0.04}"#).unwrap();
+    let v = run(with(&["registry", "params-put", "--file", "p2.json", "--actor", "alice"], &book));
+    assert_eq!(v["version"], 2);
+    let v = run(with(&["registry", "params-rollback", "--to", "1", "--actor", "bob"], &book));
+    assert_eq!((v["version"].as_u64(), v["params"]["stop_loss"].as_f64()), (Some(3), Some(0.05)), "{v}");
+    let h = run(with(&["registry", "params-history"], &book));
+    assert_eq!(h.as_array().unwrap().len(), 3);
+    let p = run(with(&["registry", "params", "--version", "2"], &book));
+    assert_eq!(p["params"]["stop_loss"], 0.04);
+    let a = run(with(&["registry", "audit", "--account", "55009728", "--book", "prod_pwc"], &[]));
+    let actions: Vec<&str> = a.as_array().unwrap().iter().map(|r| r["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["params.rollback", "params.put", "params.put", "strategy.upsert"]);
+    // bad parameters: exit 2, nothing stored
+    let o = sqdata(
+        cwd,
+        &with(&["registry", "params-put", "--json", "[1,2]", "--actor", "x"], &book)
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(run(with(&["registry", "params-history"], &book)).as_array().unwrap().len(), 3);
+    assert!(cwd.join("sqdata-data/sqdata.db").exists(), "the registry lives beside the files");
+    // health reports it
+    let h = ok_json(cwd, &["health"]);
+    assert!(h.as_array().unwrap().iter().any(|b| b["backend"] == "sqlite" && b["up"] == true), "{h}");
+}

@@ -12,7 +12,7 @@ use sqdata_file::FileConfig;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Tier {
-    /// Files only (plus SQLite once relational data lands): no servers.
+    /// Files plus a SQLite registry: no servers.
     #[default]
     Embedded,
     /// Redis + ClickHouse with the files as live fallback.
@@ -103,12 +103,22 @@ pub struct Config {
     #[serde(skip_serializing)]
     #[doc(hidden)]
     pub hybrid: Option<serde::de::IgnoredAny>,
+    /// Accounts, strategies, versioned parameters, audit: SQLite (embedded,
+    /// always built) or MySQL (full tier, feature `mysql`).
+    pub registry: sqdata_sql::SqlConfig,
+    /// Parquet archives of old deals and bars on MinIO/S3 or a directory.
+    #[cfg(feature = "minio")]
+    pub archive: sqdata_archive::ArchiveConfig,
+    #[cfg(not(feature = "minio"))]
+    #[serde(skip_serializing)]
+    #[doc(hidden)]
+    pub archive: Option<serde::de::IgnoredAny>,
 }
 
 /// Top-level keys the environment may set (`SQDATA_FILE__ROOT=…`). Other
 /// `SQDATA_*` variables (`SQDATA_CONFIG`, `SQDATA_TEST_*`, `SQDATA_LOG`)
 /// belong to tools and tests, not to this file.
-const ENV_SECTIONS: [&str; 6] = ["tier", "stores", "file", "redis", "clickhouse", "hybrid"];
+const ENV_SECTIONS: [&str; 8] = ["tier", "stores", "file", "redis", "clickhouse", "hybrid", "registry", "archive"];
 
 /// The file the CLI reads when no `--config` is given and `SQDATA_CONFIG` is unset.
 pub const DEFAULT_CONFIG_FILE: &str = "sqdata.toml";
@@ -154,10 +164,33 @@ impl Config {
         }
         #[cfg(feature = "hybrid")]
         self.hybrid.validate()?;
-        if self.tier == Tier::Full {
+        let registry = self.registry.backend()?;
+        if registry == "mysql" && !cfg!(feature = "mysql") {
             return Err(Error::Config(
-                "tier full (MySQL + MinIO) is not available yet; use embedded or route domains in [stores]".into(),
+                "registry.url is a MySQL URL, but this binary was built without the mysql backend \
+                 (build with `cargo xtask build --tier full` or the `mysql` feature)"
+                    .into(),
             ));
+        }
+        if self.tier == Tier::Full {
+            if registry != "mysql" {
+                return Err(Error::Config(
+                    "tier full keeps the registry in MySQL: set [registry] url = \"mysql://user:password@host:3306/db\""
+                        .into(),
+                ));
+            }
+            #[cfg(not(feature = "minio"))]
+            return Err(Error::Config(
+                "tier full archives to MinIO, but this binary was built without it \
+                 (build with `cargo xtask build --tier full` or the `minio` feature)"
+                    .into(),
+            ));
+            #[cfg(feature = "minio")]
+            if !self.archive.url.starts_with("s3://") {
+                return Err(Error::Config(
+                    "tier full archives to MinIO: set [archive] url = \"s3://bucket/prefix\" and endpoint".into(),
+                ));
+            }
         }
         for (domain, b) in self.routes() {
             let built = match b {
@@ -238,7 +271,7 @@ fn toml_of(c: &Config) -> String {
          # positions = \"redis\"\n\
          # quotes = \"redis\"\n\
          \n\
-         {redis}\n{clickhouse}\n{hybrid}",
+         {redis}\n{clickhouse}\n{hybrid}\n{registry}\n{archive}",
         tier = c.tier,
         root = f.root.display(),
         dur = serde_json::to_value(f.durability).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
@@ -247,6 +280,8 @@ fn toml_of(c: &Config) -> String {
         redis = REDIS_DEFAULT_TOML,
         clickhouse = CLICKHOUSE_DEFAULT_TOML,
         hybrid = HYBRID_DEFAULT_TOML,
+        registry = REGISTRY_DEFAULT_TOML,
+        archive = ARCHIVE_DEFAULT_TOML,
     )
 }
 
@@ -291,6 +326,26 @@ rollout_file = \"_hybrid/rollout.json\"\n\
 # [hybrid.accounts]\n\
 # \"55009728\" = \"shadow\"\n";
 
+/// The `[registry]` defaults (checked against `SqlConfig::default()`).
+const REGISTRY_DEFAULT_TOML: &str = "[registry]\n\
+# Accounts, strategies, versioned parameters and the audit trail.\n\
+# sqlite://<path> (relative paths are under file.root) or mysql://user:password@host:3306/db (tier full).\n\
+url = \"sqlite://sqdata.db\"\n\
+max_connections = 4\n\
+connect_timeout_ms = 5000\n";
+
+/// The `[archive]` defaults (checked against `ArchiveConfig::default()`).
+const ARCHIVE_DEFAULT_TOML: &str = "[archive]\n\
+# Parquet archives of old deals and bars: s3://bucket/prefix (MinIO, S3) or a directory\n\
+# (relative paths are under file.root).\n\
+url = \"archive\"\n\
+# MinIO's endpoint, e.g. http://127.0.0.1:9000; empty for AWS.\n\
+endpoint = \"\"\n\
+# Empty: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY from the environment.\n\
+access_key = \"\"\n\
+secret_key = \"\"\n\
+region = \"us-east-1\"\n";
+
 /// The `[redis]` defaults, as text so that builds without the Redis backend
 /// write the same file (a test checks it against `RedisConfig::default()`).
 const REDIS_DEFAULT_TOML: &str = "[redis]\n\
@@ -324,7 +379,11 @@ mod tests {
         assert_eq!(c.validate().is_ok(), cfg!(feature = "redis"));
         let c = Config { stores: Routing { deals: Some(Backend::Redis), ..Default::default() }, ..Default::default() };
         assert!(c.validate().is_err());
-        assert!(Config { tier: Tier::Full, ..Default::default() }.validate().is_err());
+        let e = Config { tier: Tier::Full, ..Default::default() }.validate().unwrap_err().to_string();
+        assert!(e.contains("registry") || e.contains("MinIO"), "{e}");
+        let mysql = sqdata_sql::SqlConfig { url: "mysql://root@127.0.0.1:3306/test".into(), ..Default::default() };
+        let c = Config { registry: mysql, ..Default::default() };
+        assert_eq!(c.validate().is_ok(), cfg!(feature = "mysql"));
     }
 
     #[test]
@@ -346,6 +405,11 @@ mod tests {
         {
             assert!(parsed.hybrid.is_some());
             parsed.hybrid = None;
+        }
+        #[cfg(not(feature = "minio"))]
+        {
+            assert!(parsed.archive.is_some());
+            parsed.archive = None;
         }
         assert_eq!(parsed, Config::default());
     }

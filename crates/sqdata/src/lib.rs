@@ -13,12 +13,17 @@ pub use config::{Backend, Config, DEFAULT_CONFIG_FILE, Routing, Tier};
 pub use sqdata_core::*;
 pub use sqdata_file::{FileConfig, FileStore, kline};
 
+#[cfg(feature = "minio")]
+pub use sqdata_archive as archive;
+#[cfg(feature = "minio")]
+pub use sqdata_archive::{Archive, ArchiveConfig, Table};
 #[cfg(feature = "clickhouse")]
 pub use sqdata_clickhouse::{ClickHouseConfig, ClickHouseStore};
 #[cfg(feature = "hybrid")]
 pub use sqdata_hybrid as hybrid;
 #[cfg(feature = "redis")]
 pub use sqdata_redis::{RedisConfig, RedisStore};
+pub use sqdata_sql::{SqlConfig, SqlStore};
 
 /// What [`open_all`] built.
 #[derive(Debug, Clone)]
@@ -103,4 +108,28 @@ pub fn open_all(config: &Config) -> Result<Opened> {
         #[cfg(feature = "hybrid")]
         hybrid,
     })
+}
+
+/// Opens the registry (accounts, strategies, versioned parameters, audit):
+/// the SQLite file under `file.root` by default, MySQL on the full tier.
+/// Creates the database file if needed and runs the migrations.
+pub async fn open_registry(config: &Config) -> Result<Arc<SqlStore>> {
+    config.validate()?;
+    let cfg = config.registry.clone().rooted(&config.file.root);
+    Ok(Arc::new(SqlStore::open(cfg).await?))
+}
+
+/// Opens the archive (a directory under `file.root` by default, MinIO/S3 on
+/// the full tier). Nothing is contacted until it is used.
+#[cfg(feature = "minio")]
+pub fn open_archive(config: &Config) -> Result<Archive> {
+    config.validate()?;
+    let mut cfg = config.archive.clone();
+    if !cfg.url.starts_with("s3://") {
+        let dir = std::path::PathBuf::from(cfg.url.strip_prefix("file://").unwrap_or(&cfg.url));
+        if dir.is_relative() {
+            cfg.url = config.file.root.join(dir).display().to_string();
+        }
+    }
+    Archive::open(&cfg)
 }

@@ -21,8 +21,9 @@ static MYSQL: Migrator = sqlx::migrate!("migrations/mysql");
 #[cfg(feature = "sqlite")]
 static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
 
-/// Where the registry lives.
-#[derive(Clone, PartialEq, Eq)]
+/// Where the registry lives (`[registry]` in sqdata.toml).
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SqlConfig {
     /// `mysql://user:password@host:3306/db` or `sqlite:///path/registry.db`
     /// (created if missing).
@@ -36,6 +37,33 @@ pub struct SqlConfig {
 impl Default for SqlConfig {
     fn default() -> Self {
         SqlConfig { url: "sqlite://sqdata.db".into(), max_connections: 4, connect_timeout_ms: 5_000 }
+    }
+}
+
+impl SqlConfig {
+    /// A relative SQLite path (`sqlite://sqdata.db`) made relative to `root`.
+    pub fn rooted(mut self, root: &std::path::Path) -> SqlConfig {
+        if let Some(rest) = self.url.strip_prefix("sqlite://")
+            && !rest.starts_with('/')
+            && !rest.starts_with(":memory:")
+        {
+            self.url = format!("sqlite://{}", root.join(rest).display());
+        }
+        self
+    }
+
+    /// `mysql` or `sqlite`, or a configuration error.
+    pub fn backend(&self) -> Result<&'static str> {
+        if self.url.starts_with("mysql:") || self.url.starts_with("mariadb:") {
+            Ok("mysql")
+        } else if self.url.starts_with("sqlite:") {
+            Ok("sqlite")
+        } else {
+            Err(Error::Config(format!(
+                "registry url {:?}: expected mysql://user:password@host:3306/db or sqlite://path",
+                redact(&self.url)
+            )))
+        }
     }
 }
 
@@ -132,16 +160,7 @@ impl SqlStore {
     /// Connects (creating a SQLite file if needed) and runs the migrations.
     pub async fn open(cfg: SqlConfig) -> Result<SqlStore> {
         sqlx::any::install_default_drivers();
-        let backend: &'static str = if cfg.url.starts_with("mysql:") || cfg.url.starts_with("mariadb:") {
-            "mysql"
-        } else if cfg.url.starts_with("sqlite:") {
-            "sqlite"
-        } else {
-            return Err(Error::Config(format!(
-                "registry url {:?}: expected mysql://… or sqlite://…",
-                redact(&cfg.url)
-            )));
-        };
+        let backend = cfg.backend()?;
         let compiled = match backend {
             "mysql" => cfg!(feature = "mysql"),
             _ => cfg!(feature = "sqlite"),
@@ -150,6 +169,14 @@ impl SqlStore {
             return Err(Error::Config(format!("this build has no {backend} driver (cargo feature `{backend}`)")));
         }
         let mut url = cfg.url.replacen("mariadb:", "mysql:", 1);
+        if backend == "sqlite" {
+            // A fresh data folder: create the file's directory.
+            let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
+            let path = std::path::Path::new(path.split('?').next().unwrap_or(path));
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !path.starts_with(":memory:")) {
+                std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            }
+        }
         if backend == "sqlite" && !url.contains("mode=") {
             url.push_str(if url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
         }

@@ -52,4 +52,7 @@ async fn a_corrupt_file_is_an_error_and_is_kept() {
 async fn unknown_scheme_is_a_config_error() {
     let e = SqlStore::open(SqlConfig { url: "postgres://x/y".into(), ..Default::default() }).await.unwrap_err();
     assert!(e.to_string().contains("mysql://"), "{e}");
+    let c =
+        SqlConfig { url: "sqlite://data/r.db".into(), ..Default::default() }.rooted(std::path::Path::new("/srv/sq"));
+    assert_eq!(c.url, "sqlite:///srv/sq/data/r.db");
 }

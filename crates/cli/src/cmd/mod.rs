@@ -1,5 +1,7 @@
 //! One module per subcommand.
 
+#[cfg(feature = "minio")]
+pub(crate) mod archive;
 pub(crate) mod assets;
 pub(crate) mod bars;
 pub(crate) mod bench;
@@ -9,6 +11,7 @@ pub(crate) mod demo;
 pub(crate) mod hybrid;
 pub(crate) mod init;
 pub(crate) mod positions;
+pub(crate) mod registry;
 pub(crate) mod serve;
 pub(crate) mod silverquant;
 
@@ -43,9 +46,45 @@ impl Ctx {
         sqdata::open_all(&c).with_context(|| format!("opening the {} tier", c.tier))
     }
 
+    /// As [`Ctx::opened`], with the registry among the backends (so health,
+    /// monitor and serve report it). A registry that cannot be opened is
+    /// reported down, not fatal: the trading stores may still serve.
+    pub(crate) async fn opened_with_registry(&self) -> anyhow::Result<sqdata::Opened> {
+        let c = self.config()?;
+        let mut opened = self.opened()?;
+        match sqdata::open_registry(&c).await {
+            Ok(r) => opened.stores.backends.push(r),
+            Err(e) => opened.stores.backends.push(std::sync::Arc::new(Unopened {
+                backend: c.registry.backend().unwrap_or("registry"),
+                error: e.to_string(),
+            })),
+        }
+        Ok(opened)
+    }
+
     pub(crate) fn stores(&self) -> anyhow::Result<Stores> {
         let c = self.config()?;
         sqdata::open(&c).with_context(|| format!("opening the {} tier", c.tier))
+    }
+}
+
+/// A backend that could not even be opened: always down, with the reason.
+#[derive(Debug)]
+struct Unopened {
+    backend: &'static str,
+    error: String,
+}
+
+#[sqdata::async_trait]
+impl sqdata::HealthCheck for Unopened {
+    async fn health(&self) -> sqdata::BackendHealth {
+        sqdata::BackendHealth {
+            backend: self.backend.into(),
+            up: false,
+            latency: std::time::Duration::ZERO,
+            details: Default::default(),
+            error: Some(self.error.clone()),
+        }
     }
 }
 
@@ -76,7 +115,7 @@ pub(crate) fn parse_date(field: &str, s: &str) -> anyhow::Result<NaiveDate> {
 }
 
 pub(crate) async fn health(ctx: &Ctx) -> anyhow::Result<ExitCode> {
-    let stores = ctx.stores()?;
+    let stores = ctx.opened_with_registry().await?.stores;
     let h = stores.health().await;
     let all_up = h.iter().all(|b| b.up);
     out::emit(ctx.format, &h, || {

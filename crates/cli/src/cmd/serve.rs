@@ -19,7 +19,7 @@ pub(crate) struct Args {
 
 pub(crate) async fn serve(ctx: &Ctx, a: Args) -> anyhow::Result<ExitCode> {
     let prometheus = sqdata_server::prometheus();
-    let opened = ctx.opened()?;
+    let opened = ctx.opened_with_registry().await?;
     let listener = sqdata_server::bind(a.listen).await?;
     eprintln!("sqdata serving on http://{} (/healthz /readyz /metrics); Ctrl-C stops", listener.local_addr()?);
     let state = Arc::new(AppState { opened, prometheus });
@@ -32,7 +32,7 @@ pub(crate) async fn serve(ctx: &Ctx, a: Args) -> anyhow::Result<ExitCode> {
 
 pub(crate) async fn monitor(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let prometheus = sqdata_server::prometheus();
-    let opened = ctx.opened()?;
+    let opened = ctx.opened_with_registry().await?;
     let snap = monitor::collect(&opened).await;
     match ctx.format {
         Format::Prometheus => {

@@ -1,0 +1,275 @@
+//! `sqdata registry …`: accounts, strategies, versioned parameters, audit.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use sqdata::registry::{account_entity, book_entity};
+use sqdata::serde_json::{Map, Value};
+use sqdata::{Account, AccountCode, AuditQuery, BookId, RegistryStore, Strategy};
+
+use super::{BookArgs, Ctx};
+use crate::out;
+
+/// Who makes a change (recorded in the audit trail).
+#[derive(Debug, clap::Args)]
+pub(crate) struct Actor {
+    /// Your name in the audit trail (default: $SQDATA_ACTOR, else $USER).
+    #[arg(long, env = "SQDATA_ACTOR")]
+    actor: Option<String>,
+}
+
+impl Actor {
+    fn name(&self) -> String {
+        self.actor.clone().or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "sqdata-cli".into())
+    }
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Registry {
+    /// Every account.
+    Accounts,
+    /// Create or replace an account.
+    AccountPut {
+        #[arg(long)]
+        account: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        /// qmt, gm, …
+        #[arg(long, default_value = "")]
+        broker: String,
+        /// Extra facts as a JSON object.
+        #[arg(long)]
+        meta: Option<String>,
+        #[command(flatten)]
+        actor: Actor,
+    },
+    /// Delete an account that has no strategies left.
+    AccountDelete {
+        #[arg(long)]
+        account: String,
+        #[command(flatten)]
+        actor: Actor,
+    },
+    /// Strategies (of one account).
+    Strategies {
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Create or replace a strategy (its account must exist).
+    StrategyPut {
+        #[command(flatten)]
+        book: BookArgs,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Not allowed to trade.
+        #[arg(long)]
+        disabled: bool,
+        #[command(flatten)]
+        actor: Actor,
+    },
+    /// Delete a strategy and its parameter history (the audit trail keeps it).
+    StrategyDelete {
+        #[command(flatten)]
+        book: BookArgs,
+        #[command(flatten)]
+        actor: Actor,
+    },
+    /// A strategy's parameters: the latest version, or `--version N`.
+    Params {
+        #[command(flatten)]
+        book: BookArgs,
+        #[arg(long)]
+        version: Option<u32>,
+    },
+    /// Store a new version of a strategy's parameters.
+    ParamsPut {
+        #[command(flatten)]
+        book: BookArgs,
+        /// A JSON file holding one object.
+        #[arg(long, conflicts_with = "json")]
+        file: Option<PathBuf>,
+        /// The object inline.
+        #[arg(long)]
+        json: Option<String>,
+        /// Why.
+        #[arg(long, default_value = "")]
+        note: String,
+        #[command(flatten)]
+        actor: Actor,
+    },
+    /// Every version, oldest first.
+    ParamsHistory {
+        #[command(flatten)]
+        book: BookArgs,
+    },
+    /// Store version N's parameters again as the newest version.
+    ParamsRollback {
+        #[command(flatten)]
+        book: BookArgs,
+        #[arg(long)]
+        to: u32,
+        #[command(flatten)]
+        actor: Actor,
+    },
+    /// The audit trail, newest first.
+    Audit {
+        /// Only this account's changes (not its strategies').
+        #[arg(long)]
+        account: Option<String>,
+        /// With --account: only this strategy's changes.
+        #[arg(long, requires = "account")]
+        book: Option<String>,
+        /// Only changes by this actor.
+        #[arg(long)]
+        by: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+}
+
+fn object(field: &str, text: &str) -> anyhow::Result<Map<String, Value>> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(sqdata::Error::invalid(field, text, "must be a JSON object").into()),
+        Err(e) => Err(sqdata::Error::invalid(field, text, format!("not JSON: {e}")).into()),
+    }
+}
+
+fn json_line(v: &impl serde::Serialize) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+pub(crate) async fn run(ctx: &Ctx, r: Registry) -> anyhow::Result<ExitCode> {
+    let c = ctx.config()?;
+    let reg = sqdata::open_registry(&c).await.context("opening the registry")?;
+    let f = ctx.format;
+    match r {
+        Registry::Accounts => {
+            let list = reg.accounts().await?;
+            out::emit(f, &list, || {
+                list.iter()
+                    .map(|a| format!("{:<20} {:<8} {}  {}", a.id, a.broker, a.name, json_line(&a.meta)))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })?;
+        }
+        Registry::AccountPut { account, name, broker, meta, actor } => {
+            let meta = meta.map(|m| object("meta", &m)).transpose()?.unwrap_or_default();
+            let a = Account { id: AccountCode::new(&account)?, name, broker, meta };
+            reg.upsert_account(&a, &actor.name()).await?;
+            out::emit(f, &a, || format!("account {} stored", a.id))?;
+        }
+        Registry::AccountDelete { account, actor } => {
+            let deleted = reg.delete_account(&AccountCode::new(&account)?, &actor.name()).await?;
+            out::emit(f, &serde_json::json!({ "deleted": deleted }), || {
+                if deleted { format!("account {account} deleted") } else { format!("no account {account}") }
+            })?;
+        }
+        Registry::Strategies { account } => {
+            let acc = account.map(AccountCode::new).transpose()?;
+            let list = reg.strategies(acc.as_ref()).await?;
+            out::emit(f, &list, || {
+                list.iter()
+                    .map(|s| {
+                        format!(
+                            "{:<40} {:<8} {}",
+                            s.book,
+                            if s.enabled { "enabled" } else { "disabled" },
+                            s.description
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })?;
+        }
+        Registry::StrategyPut { book, description, disabled, actor } => {
+            let s = Strategy { book: book.id()?, description, enabled: !disabled };
+            reg.upsert_strategy(&s, &actor.name()).await?;
+            out::emit(f, &s, || format!("strategy {} stored", s.book))?;
+        }
+        Registry::StrategyDelete { book, actor } => {
+            let id = book.id()?;
+            let deleted = reg.delete_strategy(&id, &actor.name()).await?;
+            out::emit(f, &serde_json::json!({ "deleted": deleted }), || {
+                if deleted { format!("strategy {id} deleted") } else { format!("no strategy {id}") }
+            })?;
+        }
+        Registry::Params { book, version } => {
+            let id = book.id()?;
+            let Some(p) = reg.params(&id, version).await? else {
+                let what = version.map(|v| format!("version {v}")).unwrap_or_else(|| "parameters".into());
+                out::emit(f, &Value::Null, || format!("{id} has no {what}"))?;
+                return Ok(ExitCode::from(5));
+            };
+            out::emit(f, &p, || {
+                format!(
+                    "{} v{} by {} at {} {}\n{}",
+                    p.book,
+                    p.version,
+                    p.actor,
+                    p.created_at.format("%Y-%m-%d %H:%M:%S%.3f UTC"),
+                    p.note,
+                    serde_json::to_string_pretty(&p.params).unwrap_or_default()
+                )
+            })?;
+        }
+        Registry::ParamsPut { book, file, json, note, actor } => {
+            let text = match (file, json) {
+                (Some(p), _) => std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?,
+                (None, Some(j)) => j,
+                (None, None) => anyhow::bail!("give the parameters with --file or --json"),
+            };
+            let params = object("params", &text)?;
+            let v = reg.put_params(&book.id()?, &params, &actor.name(), &note).await?;
+            out::emit(f, &v, || format!("{} v{} stored", v.book, v.version))?;
+        }
+        Registry::ParamsHistory { book } => {
+            let h = reg.param_history(&book.id()?).await?;
+            out::emit(f, &h, || {
+                h.iter()
+                    .map(|p| {
+                        format!(
+                            "v{:<4} {}  {:<12} {}  {}",
+                            p.version,
+                            p.created_at.format("%Y-%m-%d %H:%M:%S"),
+                            p.actor,
+                            p.note,
+                            json_line(&p.params)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })?;
+        }
+        Registry::ParamsRollback { book, to, actor } => {
+            let v = reg.rollback_params(&book.id()?, to, &actor.name()).await?;
+            out::emit(f, &v, || format!("{} v{} stored (the parameters of v{to})", v.book, v.version))?;
+        }
+        Registry::Audit { account, book, by, limit } => {
+            let entity = match (&account, &book) {
+                (Some(a), Some(b)) => Some(book_entity(&BookId::new(a, b)?)),
+                (Some(a), None) => Some(account_entity(&AccountCode::new(a)?)),
+                _ => None,
+            };
+            let q = AuditQuery { entity, actor: by, since: None, limit };
+            let rows = reg.audit(&q).await?;
+            out::emit(f, &rows, || {
+                rows.iter()
+                    .map(|r| {
+                        format!(
+                            "{} {:<12} {:<16} {:<40} {}",
+                            r.at.format("%Y-%m-%d %H:%M:%S"),
+                            r.actor,
+                            r.action,
+                            r.entity,
+                            json_line(&r.detail)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
