@@ -164,3 +164,27 @@ fn every_service_has_a_healthcheck_a_memory_limit_and_the_network() {
     let toml = std::fs::read_to_string(root().join("compose/sqdata.toml")).unwrap();
     assert!(toml.contains("tier = \"mvp\"") && toml.contains("redis://redis:6379"));
 }
+
+/// The full-tier override: sqdata's config becomes the full one, with the
+/// registry and archive credentials from the same variables as the servers.
+#[test]
+fn the_full_override_wires_mysql_and_minio() {
+    let f = yaml("compose/full.yml");
+    let sq = &f["services"]["sqdata"];
+    let mounts: Vec<&str> = sq["volumes"].as_vec().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    assert!(mounts.contains(&"./sqdata-full.toml:/etc/sqdata/sqdata.toml:ro"), "{mounts:?}");
+    let env = &sq["environment"];
+    assert!(env["SQDATA_REGISTRY__URL"].as_str().unwrap().contains("${SQDATA_MYSQL_PASSWORD"));
+    assert!(env["SQDATA_ARCHIVE__SECRET_KEY"].as_str().unwrap().contains("${SQDATA_MINIO_PASSWORD"));
+    for dep in ["mysql", "minio-init"] {
+        assert!(!sq["depends_on"][dep].is_badvalue(), "sqdata waits for {dep}");
+    }
+    let init = &f["services"]["minio-init"];
+    assert!(init["healthcheck"]["test"].as_vec().is_some() && init["mem_limit"].as_str().is_some());
+    assert!(init["entrypoint"].as_vec().unwrap().iter().any(|x| x.as_str().unwrap_or("").contains("sqdata-archive")));
+    let toml = std::fs::read_to_string(root().join("compose/sqdata-full.toml")).unwrap();
+    assert!(toml.contains("tier = \"full\"") && toml.contains("s3://sqdata-archive/") && toml.contains("mysql://"));
+    let docker = std::fs::read_to_string(root().join("compose/Dockerfile")).unwrap();
+    assert!(docker.contains("--features full"), "the image has every backend");
+}
+
