@@ -46,6 +46,13 @@ pub trait PositionStore: Send + Sync + fmt::Debug {
     async fn delete_book(&self, book: &BookId) -> Result<()>;
     /// Books that have position state.
     async fn list_books(&self) -> Result<Vec<BookId>>;
+    /// An identifier of the server process holding the state (Redis's
+    /// `run_id`), when the backend has one. It changes when the server
+    /// restarts — which may have lost state (no persistence, a lost AOF
+    /// tail) — so the hybrid compares every book when it changes.
+    async fn instance(&self) -> Result<Option<String>> {
+        Ok(None)
+    }
 }
 
 /// Latest quotes with a short TTL (5 s by default).

@@ -55,6 +55,8 @@ pub struct Hybrid {
     rollout: Rollout,
     me: Weak<Hybrid>,
     prober: AtomicBool,
+    /// The positions server's run id at the prober's last look.
+    primary_instance: parking_lot::Mutex<Option<String>>,
     writes: AtomicU64,
     active: Vec<&'static str>,
 }
@@ -106,6 +108,7 @@ impl Hybrid {
             rollout,
             me: me.clone(),
             prober: AtomicBool::new(false),
+            primary_instance: parking_lot::Mutex::new(None),
             writes: AtomicU64::new(0),
             active,
         }))
@@ -239,6 +242,7 @@ impl Hybrid {
             loop {
                 tokio::time::sleep(every).await;
                 let Some(h) = weak.upgrade() else { return };
+                h.check_primary_instance().await;
                 for name in DOMAINS {
                     if h.domain(name).is_some_and(|d| d.mode() == Mode::Degraded) && h.probe(name).await.is_ok() {
                         let _ = h.recover(name).await;
@@ -246,6 +250,33 @@ impl Hybrid {
                 }
             }
         });
+    }
+
+    /// Degrades positions when the primary's server was replaced since the
+    /// last look (a restart that may have come back without its state and
+    /// without any failed call in between); recovery then compares every
+    /// book with the files and repairs.
+    async fn check_primary_instance(&self) {
+        if !self.active.contains(&"positions") || self.positions.mode() != Mode::Healthy {
+            return;
+        }
+        let Ok(Ok(Some(now))) =
+            tokio::time::timeout(Duration::from_millis(self.cfg.primary_timeout_ms), self.primary.positions.instance())
+                .await
+        else {
+            return;
+        };
+        let before = self.primary_instance.lock().replace(now.clone());
+        if let Some(before) = before
+            && before != now
+        {
+            let e = Error::Unavailable {
+                backend: "hybrid",
+                message: format!("the positions server restarted (run id {before} -> {now}); checking every book"),
+                source: None,
+            };
+            self.positions.primary_failed(&e, true);
+        }
     }
 
     /// A cheap primary read that must reach the server.
@@ -721,6 +752,10 @@ impl PositionStore for Hybrid {
     async fn list_books(&self) -> Result<Vec<BookId>> {
         let st = self.stage(None);
         self.read(&self.positions, st, self.primary.positions.list_books(), self.secondary.positions.list_books()).await
+    }
+
+    async fn instance(&self) -> Result<Option<String>> {
+        self.primary.positions.instance().await
     }
 }
 

@@ -287,3 +287,34 @@ async fn degraded_answers_come_fast() {
     }
     assert_eq!(chaos.switch.calls(), before, "degraded: the primary is not asked");
 }
+
+/// The positions server restarts empty and no call fails in between (a
+/// pooled reconnect): the prober sees a new instance id, positions degrade,
+/// recovery refills the primary from the files, and reads never serve the
+/// empty book once that is noticed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_empty_restart_is_caught_by_the_instance_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let memory = Arc::new(MemoryStore::new(Duration::from_secs(5)));
+    let primary = Chaos::wrap(Stores::from_one(memory.clone()));
+    let secondary = common::files(dir.path(), Duration::from_secs(5));
+    let h = Hybrid::new(primary.stores(), secondary.clone(), common::config(dir.path())).unwrap();
+    let codes: Vec<Code> = (1..=50).map(code).collect();
+    h.new_held(&book(), &codes).await.unwrap();
+    // let the prober take its first look at the instance
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    memory.restart_empty();
+    assert!(memory.snapshot(&book()).await.unwrap().positions.is_empty(), "the server lost the book");
+    common::wait_mode(&h, "positions", Mode::Healthy, Duration::from_secs(5)).await;
+    let t = Instant::now();
+    loop {
+        let st = status(&h, "positions");
+        if st.repairs >= 1 && st.mode == Mode::Healthy {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(5), "not repaired: {st:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(memory.snapshot(&book()).await.unwrap().positions.len(), 50, "refilled from the files");
+    assert_eq!(h.snapshot(&book()).await.unwrap().positions.len(), 50);
+}

@@ -335,6 +335,17 @@ impl PositionStore for RedisStore {
         out.dedup();
         Ok(out)
     }
+
+    /// The server's `run_id` (standalone and Sentinel: the current master's,
+    /// so a failover shows as a change too). A cluster spreads books over
+    /// several servers whose replicas take over with their data: `None`.
+    async fn instance(&self) -> Result<Option<String>> {
+        if self.r.mode() == Mode::Cluster {
+            return Ok(None);
+        }
+        let info: String = timed(BACKEND, "instance", self.r.cmd("instance", redis::cmd("INFO").arg("server"))).await?;
+        Ok(info.lines().find_map(|l| l.strip_prefix("run_id:")).map(|v| v.trim().to_owned()))
+    }
 }
 
 #[async_trait]

@@ -142,6 +142,33 @@ async fn reconnects_after_a_restart() {
     assert!(s.snapshot(&b).await.unwrap().positions.contains_key(&code("600000.SH")));
 }
 
+/// The instance id is the server's run id: stable while it runs, new after
+/// a restart (how the hybrid notices a Redis that came back empty).
+#[tokio::test]
+async fn the_instance_changes_with_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut r = RedisProc::start(tmp.path(), &[]);
+    let s = RedisStore::open(RedisConfig { url: r.url(), response_timeout_ms: 300, ..Default::default() }).unwrap();
+    let first = s.instance().await.unwrap().expect("standalone has a run id");
+    assert_eq!(first.len(), 40, "{first}");
+    assert_eq!(s.instance().await.unwrap().as_deref(), Some(first.as_str()));
+    r.kill();
+    assert!(s.instance().await.is_err(), "a dead server is an error, not None");
+    r.restart();
+    let mut after = None;
+    for _ in 0..100 {
+        if let Ok(Some(id)) = s.instance().await {
+            after = Some(id);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let after = after.expect("reconnected within 10 s");
+    assert_ne!(after, first);
+    let cluster = RedisStore::open(common::cluster()).unwrap();
+    assert_eq!(cluster.instance().await.unwrap(), None, "a cluster has no single instance");
+}
+
 /// Kill the master during a write loop: after Sentinel promotes the replica,
 /// every acknowledged write is there (writes wait for the replica's ack).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

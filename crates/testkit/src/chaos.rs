@@ -144,6 +144,10 @@ impl PositionStore for Chaos {
         self.switch.gate(false).await?;
         self.inner.positions.list_books().await
     }
+    async fn instance(&self) -> Result<Option<String>> {
+        self.switch.gate(false).await?;
+        self.inner.positions.instance().await
+    }
 }
 
 #[async_trait]

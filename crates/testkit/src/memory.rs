@@ -19,6 +19,8 @@ use sqdata_core::{
 
 #[derive(Debug, Default)]
 struct State {
+    /// Bumped by [`MemoryStore::restart_empty`].
+    generation: u64,
     positions: HashMap<BookId, PositionSnapshot>,
     quotes: HashMap<Code, (Quote, Instant)>,
     deals: BTreeMap<(BookId, String), Deal>,
@@ -43,6 +45,14 @@ impl MemoryStore {
     /// An empty store whose quotes live for `quote_ttl`.
     pub fn new(quote_ttl: Duration) -> MemoryStore {
         MemoryStore { state: Arc::default(), quote_ttl }
+    }
+
+    /// Simulates a server restart without persistence: every domain empty,
+    /// a new [`PositionStore::instance`] id.
+    pub fn restart_empty(&self) {
+        let mut s = self.state.lock();
+        let generation = s.generation + 1;
+        *s = State { generation, ..State::default() };
     }
 
     fn mutate<R>(&self, book: &BookId, f: impl FnOnce(&mut PositionSnapshot) -> R) -> R {
@@ -97,6 +107,9 @@ impl PositionStore for MemoryStore {
         let mut v: Vec<_> = self.state.lock().positions.keys().cloned().collect();
         v.sort();
         Ok(v)
+    }
+    async fn instance(&self) -> Result<Option<String>> {
+        Ok(Some(format!("memory-{}", self.state.lock().generation)))
     }
 }
 
