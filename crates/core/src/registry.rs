@@ -127,6 +127,51 @@ impl AuditQuery {
     }
 }
 
+/// The whole registry, for a backup: every account, strategy, parameter
+/// version and audit row (each list in key order, audit oldest first).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryDump {
+    /// Accounts by id.
+    pub accounts: Vec<Account>,
+    /// Strategies by (account, book).
+    pub strategies: Vec<Strategy>,
+    /// Parameter versions by (account, book, version).
+    pub params: Vec<ParamVersion>,
+    /// The audit trail, oldest first.
+    pub audit: Vec<AuditEntry>,
+}
+
+impl RegistryDump {
+    /// Every row valid, every strategy's account and every version's
+    /// strategy present, versions 1, 2, 3, … per book.
+    pub fn validate(&self) -> Result<()> {
+        let accounts: std::collections::BTreeSet<&AccountCode> = self.accounts.iter().map(|a| &a.id).collect();
+        for a in &self.accounts {
+            a.validate()?;
+        }
+        let mut books = std::collections::BTreeMap::new();
+        for s in &self.strategies {
+            s.validate()?;
+            if !accounts.contains(&s.book.account) {
+                return Err(Error::invalid("account", &s.book.account, format!("strategy {} has no account", s.book)));
+            }
+            books.insert(&s.book, 0u32);
+        }
+        for p in &self.params {
+            validate_document("params", &p.params)?;
+            let Some(last) = books.get_mut(&p.book) else {
+                return Err(Error::invalid("book", &p.book, "parameters of a strategy that is not in the dump"));
+            };
+            if p.version != *last + 1 {
+                return Err(Error::invalid("version", p.version, format!("{} versions must run 1, 2, 3, …", p.book)));
+            }
+            *last = p.version;
+        }
+        Ok(())
+    }
+}
+
 /// The audit entity of an account.
 pub fn account_entity(id: &AccountCode) -> String {
     format!("account:{id}")
@@ -229,4 +274,10 @@ pub trait RegistryStore: Send + Sync + std::fmt::Debug {
 
     /// The audit trail, newest first.
     async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>>;
+
+    /// Everything, for a backup.
+    async fn dump(&self) -> Result<RegistryDump>;
+    /// Makes the registry exactly `dump` (a restore) in one transaction, then
+    /// appends a `registry.restore` audit row by `actor`.
+    async fn restore_dump(&self, dump: &RegistryDump, actor: &str) -> Result<()>;
 }

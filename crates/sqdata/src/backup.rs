@@ -6,7 +6,9 @@
 //! everything, Redis's positions, ClickHouse's deals, equity and bars. A
 //! `manifest.json` lists what is inside with a SHA-256 of every file, and a
 //! `<archive>.sha256` beside it checks the archive itself (`sha256sum -c`).
-//! The newest backup of each of the last 7 days is kept.
+//! The registry (accounts, strategies, parameter versions, audit) is dumped
+//! whole into `registry.json`. The newest backup of each of the last 7 days
+//! is kept.
 //!
 //! Restore checks both checksums, then makes each configured store equal to
 //! its dump (verify with the dump as the truth, repairing — data written
@@ -21,7 +23,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sqdata_core::{BookId, Error, Result, Stores};
+use sqdata_core::{BookId, Error, RegistryDump, RegistryStore, Result, Stores};
 use sqdata_file::{FileConfig, FileStore};
 use sqdata_hybrid::{Truth, VerifyDomain, VerifyMode, VerifyOptions, VerifyReport};
 
@@ -58,8 +60,39 @@ pub struct BackupManifest {
     pub tier: crate::Tier,
     /// One per configured backend.
     pub parts: Vec<Part>,
+    /// The registry's dump (`registry.json`); absent in backups made before
+    /// the registry existed.
+    #[serde(default)]
+    pub registry: Option<RegistryPart>,
     /// SHA-256 of every file in the archive (path → hex).
     pub sha256: BTreeMap<String, String>,
+}
+
+/// The registry's part of a backup.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegistryPart {
+    /// `sqlite` or `mysql`.
+    pub backend: String,
+    /// Accounts.
+    pub accounts: usize,
+    /// Strategies.
+    pub strategies: usize,
+    /// Parameter versions.
+    pub params: usize,
+    /// Audit rows.
+    pub audit: usize,
+}
+
+impl RegistryPart {
+    fn of(backend: &str, d: &RegistryDump) -> RegistryPart {
+        RegistryPart {
+            backend: backend.into(),
+            accounts: d.accounts.len(),
+            strategies: d.strategies.len(),
+            params: d.params.len(),
+            audit: d.audit.len(),
+        }
+    }
 }
 
 /// What a backup made.
@@ -88,6 +121,9 @@ pub struct RestoreReport {
     pub restored: Vec<(Backend, VerifyReport)>,
     /// Per backend: the check afterwards (all 0 differences, or the restore failed).
     pub checked: Vec<(Backend, VerifyReport)>,
+    /// The registry, restored and read back equal (when the backup has it
+    /// and no `--only` narrowed the restore).
+    pub registry: Option<RegistryPart>,
     /// Wall time.
     pub elapsed_ms: u64,
 }
@@ -181,6 +217,11 @@ pub async fn backup(config: &Config, dir: &Path) -> Result<BackupReport> {
         let records = copy(&live, &dump, scope, true, &NoProgress).await?;
         parts_out.push(Part { backend, domains, books: books.len(), series: series.len(), records });
     }
+    let reg = crate::open_registry(config).await?;
+    let dump = reg.dump().await?;
+    let registry = Some(RegistryPart::of(reg.backend(), &dump));
+    let rpath = stage.join("registry.json");
+    std::fs::write(&rpath, serde_json::to_vec_pretty(&dump).map_err(err)?).map_err(|e| Error::io(&rpath, e))?;
     let mut files = Vec::new();
     walk(&stage, &stage, &mut files)?;
     files.sort();
@@ -193,6 +234,7 @@ pub async fn backup(config: &Config, dir: &Path) -> Result<BackupReport> {
         created: now.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
         tier: config.tier,
         parts: parts_out,
+        registry,
         sha256: sums,
     };
     let body = serde_json::to_vec_pretty(&manifest).map_err(err)?;
@@ -293,8 +335,14 @@ pub async fn restore(config: &Config, archive: &Path, only: Option<&[Backend]>) 
     let stage = tempfile_dir(parent, &format!(".restore-{}", std::process::id()))?;
     let result = restore_from(config, archive, &stage, only).await;
     let _ = std::fs::remove_dir_all(&stage);
-    let (restored, checked) = result?;
-    Ok(RestoreReport { archive: archive.to_path_buf(), restored, checked, elapsed_ms: t.elapsed().as_millis() as u64 })
+    let (restored, checked, registry) = result?;
+    Ok(RestoreReport {
+        archive: archive.to_path_buf(),
+        restored,
+        checked,
+        registry,
+        elapsed_ms: t.elapsed().as_millis() as u64,
+    })
 }
 
 type Reports = Vec<(Backend, VerifyReport)>;
@@ -304,7 +352,7 @@ async fn restore_from(
     archive: &Path,
     stage: &Path,
     only: Option<&[Backend]>,
-) -> Result<(Reports, Reports)> {
+) -> Result<(Reports, Reports, Option<RegistryPart>)> {
     let f = std::fs::File::open(archive).map_err(|e| Error::io(archive, e))?;
     tar::Archive::new(flate2::read::GzDecoder::new(f))
         .unpack(stage)
@@ -351,5 +399,27 @@ async fn restore_from(
         }
         checked.push((backend, check));
     }
-    Ok((restored, checked))
+    let mut registry = None;
+    if only.is_none() && m.registry.is_some() {
+        let rpath = stage.join("registry.json");
+        let dump: RegistryDump = serde_json::from_slice(&std::fs::read(&rpath).map_err(|e| Error::io(&rpath, e))?)
+            .map_err(|e| Error::corrupt(rpath.display().to_string(), e.to_string()))?;
+        let reg = crate::open_registry(config).await?;
+        reg.restore_dump(&dump, "sqdata restore").await?;
+        let back = reg.dump().await?;
+        let same = back.accounts == dump.accounts
+            && back.strategies == dump.strategies
+            && back.params == dump.params
+            && back.audit.get(..dump.audit.len()) == Some(&dump.audit[..]);
+        if !same {
+            return Err(Error::Backend {
+                backend: "restore",
+                message: "the registry differs from the backup after restoring".into(),
+                retryable: false,
+                source: None,
+            });
+        }
+        registry = Some(RegistryPart::of(reg.backend(), &dump));
+    }
+    Ok((restored, checked, registry))
 }

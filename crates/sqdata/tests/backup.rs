@@ -5,7 +5,7 @@ mod common;
 
 use chrono::NaiveDate;
 use sqdata::backup;
-use sqdata::{Backend, BarKey, BarSeries, BarWriteMode, DealQuery, Period, PriceTick};
+use sqdata::{Backend, BarKey, BarSeries, BarWriteMode, DealQuery, Period, PriceTick, RegistryStore};
 use sqdata_testkit::{bars::daily_bars, fresh_book, fresh_codes, sample};
 
 #[tokio::test]
@@ -30,6 +30,15 @@ async fn backup_then_restore_returns_every_store_to_the_backup() {
     let key = BarKey::new(fresh_codes(1)[0], Period::Day1, sqdata::Adjust::Qfq);
     s.bars.save_bars(&BarSeries { key, bars: daily_bars(15) }, BarWriteMode::Replace).await.unwrap();
     let before = s.positions.snapshot(&book).await.unwrap();
+    // the registry (SQLite under the data folder here) is backed up too
+    let reg = sqdata::open_registry(&c).await.unwrap();
+    let acct =
+        sqdata::Account { id: book.account.clone(), name: "n".into(), broker: "qmt".into(), meta: Default::default() };
+    reg.upsert_account(&acct, "t").await.unwrap();
+    let strat = sqdata::Strategy { book: book.clone(), description: String::new(), enabled: true };
+    reg.upsert_strategy(&strat, "t").await.unwrap();
+    let p1 = sqdata::serde_json::json!({"stop": 0.05}).as_object().unwrap().clone();
+    reg.put_params(&book, &p1, "t", "").await.unwrap();
 
     // this process's unflushed deals reach ClickHouse within flush_interval;
     // the backup (another store instance) reads what ClickHouse holds
@@ -43,12 +52,15 @@ async fn backup_then_restore_returns_every_store_to_the_backup() {
     assert_eq!((ch.records["deals"], ch.records["assets"], ch.records["bars"]), (50, 10, 15));
     let sidecar = std::fs::read_to_string(format!("{}.sha256", r.archive.display())).unwrap();
     assert!(sidecar.starts_with(&r.sha256));
+    let rp = r.manifest.registry.as_ref().expect("registry part");
+    assert_eq!((rp.backend.as_str(), rp.accounts, rp.params), ("sqlite", 1, 1));
 
     // after the backup: a stop raised, more deals, a new book
     s.positions.update_extremes(&book, &[PriceTick { code: codes[0], high: 999.0, low: 1.0 }]).await.unwrap();
     s.deals.record_batch(&sample::deals(&book, &codes, &days[..1], 3, "late")).await.unwrap();
     let other = fresh_book();
     s.positions.new_held(&other, &fresh_codes(2)).await.unwrap();
+    reg.put_params(&book, &p1, "t", "after the backup").await.unwrap();
 
     // this process's ClickHouse journal is flushed before another store
     // instance (the restore's) opens the same journal folder
@@ -56,6 +68,8 @@ async fn backup_then_restore_returns_every_store_to_the_backup() {
     let rr = backup::restore(&c, &r.archive, None).await.unwrap();
     assert_eq!(rr.checked.len(), 3);
     assert!(rr.checked.iter().all(|(_, v)| v.total_differences() == 0));
+    assert_eq!(rr.registry.as_ref().map(|r| r.params), Some(1));
+    assert_eq!(reg.param_history(&book).await.unwrap().len(), 1, "the version added after the backup is gone");
     for side in [opened.hybrid.as_ref().unwrap().primary(), &sqdata::Stores::from_one(opened.files.clone())] {
         assert_eq!(side.positions.snapshot(&book).await.unwrap(), before);
         assert!(side.positions.snapshot(&other).await.unwrap().positions.is_empty(), "added after: removed");

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use sqdata_core::registry::{account_entity, book_entity, validate_actor, validate_document};
 use sqdata_core::{
     Account, AccountCode, AuditEntry, AuditQuery, BackendHealth, BookId, Error, HealthCheck, ParamVersion,
-    RegistryStore, Result, Strategy, async_trait,
+    RegistryDump, RegistryStore, Result, Strategy, async_trait,
 };
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::Migrator;
@@ -206,23 +206,7 @@ impl SqlStore {
             "sqlite" => &SQLITE,
             _ => unreachable!("checked above"),
         };
-        // Two processes opening a fresh database at once both apply the
-        // (idempotent) DDL; the loser's bookkeeping insert collides: run
-        // again, and it finds the migration applied.
-        let mut tries = 0;
-        while let Err(e) = migrator.run(&pool).await {
-            tries += 1;
-            let conflict = matches!(&e, sqlx::migrate::MigrateError::Execute(x) if is_conflict(x));
-            if !conflict || tries >= 5 {
-                return Err(Error::Backend {
-                    backend,
-                    message: format!("migrations failed: {e}"),
-                    retryable: false,
-                    source: Some(Box::new(e)),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(jitter_ms(50))).await;
-        }
+        migrate(&pool, backend, migrator).await?;
         Ok(SqlStore { pool, backend, url: cfg.url })
     }
 
@@ -290,6 +274,34 @@ fn jitter_ms(max: u64) -> u64 {
     1 + std::collections::hash_map::RandomState::new().hash_one(Instant::now()) % max.max(1)
 }
 
+/// Runs the migrations. On MySQL, processes opening one database at once are
+/// serialized by a named lock held on the migrating connection (MySQL DDL is
+/// not transactional: a second migrator would find the first one's
+/// half-applied, "dirty" migration).
+async fn migrate(pool: &AnyPool, backend: &'static str, migrator: &Migrator) -> Result<()> {
+    let failed = |e: &dyn fmt::Display| Error::Backend {
+        backend,
+        message: format!("migrations failed: {e}"),
+        retryable: false,
+        source: None,
+    };
+    let mut conn = pool.acquire().await.map_err(|e| failed(&e))?;
+    if backend == "mysql" {
+        let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK('sqdata_registry_migrate', 60)")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(|e| failed(&e))?;
+        if got != Some(1) {
+            return Err(failed(&"another process held the migration lock for 60 s"));
+        }
+    }
+    let r = migrator.run(&mut *conn).await.map_err(|e| failed(&e));
+    if backend == "mysql" {
+        let _ = sqlx::query("SELECT RELEASE_LOCK('sqdata_registry_migrate')").execute(&mut *conn).await;
+    }
+    r
+}
+
 fn unavailable(backend: &'static str, url: &str, e: sqlx::Error) -> Error {
     Error::Unavailable { backend, message: format!("{}: {e}", redact(url)), source: Some(Box::new(e)) }
 }
@@ -355,6 +367,20 @@ fn param_row(book: &BookId, r: &AnyRow) -> Attempt<ParamVersion> {
         actor: r.try_get("actor")?,
         note: text(r, "note")?,
         created_at: time(r.try_get("created_ms")?, &location)?,
+    })
+}
+
+fn audit_row(r: &AnyRow) -> Attempt<AuditEntry> {
+    let id: i64 = r.try_get("id")?;
+    let location = format!("sq_audit[{id}]");
+    let detail = text(r, "detail")?;
+    Ok(AuditEntry {
+        id,
+        at: time(r.try_get("at_ms")?, &location)?,
+        actor: text(r, "actor")?,
+        action: text(r, "action")?,
+        entity: text(r, "entity")?,
+        detail: serde_json::from_str(&detail).map_err(|e| Error::corrupt(&location, e.to_string()))?,
     })
 }
 
@@ -701,21 +727,110 @@ impl RegistryStore for SqlStore {
                 query = query.bind(s.timestamp_millis());
             }
             let rows = query.bind(i64::from(q.limit)).fetch_all(&self.pool).await?;
-            rows.iter()
-                .map(|r| {
-                    let id: i64 = r.try_get("id")?;
-                    let location = format!("sq_audit[{id}]");
-                    let detail = text(r, "detail")?;
-                    Ok(AuditEntry {
-                        id,
-                        at: time(r.try_get("at_ms")?, &location)?,
-                        actor: r.try_get("actor")?,
-                        action: r.try_get("action")?,
-                        entity: r.try_get("entity")?,
-                        detail: serde_json::from_str(&detail).map_err(|e| Error::corrupt(&location, e.to_string()))?,
-                    })
-                })
-                .collect()
+            rows.iter().map(audit_row).collect()
+        })
+        .await
+    }
+
+    async fn dump(&self) -> Result<RegistryDump> {
+        self.read("dump", async {
+            // One read transaction: a consistent picture.
+            let mut tx = self.pool.begin().await?;
+            let rows =
+                sqlx::query("SELECT id, name, broker, meta FROM sq_accounts ORDER BY id").fetch_all(&mut *tx).await?;
+            let accounts = rows.iter().map(account_row).collect::<Attempt<Vec<_>>>()?;
+            let rows =
+                sqlx::query("SELECT account, book, description, enabled FROM sq_strategies ORDER BY account, book")
+                    .fetch_all(&mut *tx)
+                    .await?;
+            let strategies = rows.iter().map(strategy_row).collect::<Attempt<Vec<_>>>()?;
+            let rows = sqlx::query(&format!(
+                "SELECT account, book, {PARAM_COLUMNS} FROM sq_params ORDER BY account, book, version"
+            ))
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut params = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let (a, b) = (text(r, "account")?, text(r, "book")?);
+                let book =
+                    BookId::new(&a, &b).map_err(|e| Error::corrupt(format!("sq_params[{a}/{b}]"), e.to_string()))?;
+                params.push(param_row(&book, r)?);
+            }
+            let rows = sqlx::query("SELECT id, at_ms, actor, action, entity, detail FROM sq_audit ORDER BY id")
+                .fetch_all(&mut *tx)
+                .await?;
+            let audit = rows.iter().map(audit_row).collect::<Attempt<Vec<_>>>()?;
+            tx.commit().await?;
+            Ok(RegistryDump { accounts, strategies, params, audit })
+        })
+        .await
+    }
+
+    async fn restore_dump(&self, dump: &RegistryDump, actor: &str) -> Result<()> {
+        validate_actor(actor)?;
+        dump.validate()?;
+        self.retry("restore_dump", || async {
+            let mut tx = self.pool.begin().await?;
+            for table in ["sq_params", "sq_strategies", "sq_accounts", "sq_audit"] {
+                sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
+            }
+            let now = now_ms();
+            for a in &dump.accounts {
+                sqlx::query("INSERT INTO sq_accounts (id, name, broker, meta, updated_ms) VALUES (?, ?, ?, ?, ?)")
+                    .bind(a.id.as_str())
+                    .bind(&a.name)
+                    .bind(&a.broker)
+                    .bind(Value::Object(a.meta.clone()).to_string())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for st in &dump.strategies {
+                sqlx::query(
+                    "INSERT INTO sq_strategies (account, book, description, enabled, updated_ms) VALUES (?, ?, ?, ?, ?)",
+                )
+                .bind(st.book.account.as_str())
+                .bind(st.book.book.as_str())
+                .bind(&st.description)
+                .bind(i64::from(st.enabled))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            for p in &dump.params {
+                sqlx::query(
+                    "INSERT INTO sq_params (account, book, version, params, actor, note, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(p.book.account.as_str())
+                .bind(p.book.book.as_str())
+                .bind(i64::from(p.version))
+                .bind(Value::Object(p.params.clone()).to_string())
+                .bind(&p.actor)
+                .bind(&p.note)
+                .bind(p.created_at.timestamp_millis())
+                .execute(&mut *tx)
+                .await?;
+            }
+            for e in &dump.audit {
+                sqlx::query("INSERT INTO sq_audit (id, at_ms, actor, action, entity, detail) VALUES (?, ?, ?, ?, ?, ?)")
+                    .bind(e.id)
+                    .bind(e.at.timestamp_millis())
+                    .bind(&e.actor)
+                    .bind(&e.action)
+                    .bind(&e.entity)
+                    .bind(e.detail.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let detail = json!({
+                "accounts": dump.accounts.len(),
+                "strategies": dump.strategies.len(),
+                "params": dump.params.len(),
+                "audit": dump.audit.len(),
+            });
+            audit(&mut tx, actor, "registry.restore", "registry", detail).await?;
+            tx.commit().await?;
+            Ok(())
         })
         .await
     }

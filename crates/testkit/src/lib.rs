@@ -181,6 +181,7 @@ macro_rules! __conformance_domain {
                 concurrent_param_writers_get_distinct_versions,
                 bad_input_is_rejected_without_change,
                 every_change_is_audited,
+                dump_and_restore_roundtrip,
             ]
         );
     };

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use sqdata_core::registry::{MAX_DOCUMENT_BYTES, account_entity, book_entity};
 use sqdata_core::serde_json::{Map, Value, json};
-use sqdata_core::{Account, AuditQuery, BookId, Error, RegistryStore, Strategy};
+use sqdata_core::{Account, AuditQuery, BookId, Error, RegistryDump, RegistryStore, Strategy};
 
 use crate::{Fixture, fresh_book, sibling_book};
 
@@ -207,4 +207,46 @@ pub async fn every_change_is_audited(fx: &Fixture) {
     let none =
         s.audit(&AuditQuery { entity: Some(book_entity(&b)), since: Some(since), ..Default::default() }).await.unwrap();
     assert!(none.is_empty());
+}
+
+/// A dump restores exactly (a backup's registry part); a bad dump changes
+/// nothing. The fixture's registry is the test's own: a restore replaces
+/// everything in it.
+pub async fn dump_and_restore_roundtrip(fx: &Fixture) {
+    let s = store(fx);
+    let b = setup(&*s).await;
+    s.put_params(&b, &obj(json!({"v": 1, "名": "一"})), "henry", "one").await.unwrap();
+    s.put_params(&b, &obj(json!({"v": 2})), "henry", "two").await.unwrap();
+    let before = s.dump().await.unwrap();
+    assert!(before.accounts.iter().any(|a| a.id == b.account));
+    assert_eq!(before.params.iter().filter(|p| p.book == b).count(), 2);
+    assert!(before.audit.windows(2).all(|w| w[0].id < w[1].id), "oldest first");
+    // later changes …
+    s.put_params(&b, &obj(json!({"v": 3})), "henry", "three").await.unwrap();
+    let other = fresh_book();
+    s.upsert_account(&account(&other), "henry").await.unwrap();
+    // … are undone by the restore
+    s.restore_dump(&before, "restorer").await.unwrap();
+    let after = s.dump().await.unwrap();
+    assert_eq!(
+        (&after.accounts, &after.strategies, &after.params),
+        (&before.accounts, &before.strategies, &before.params)
+    );
+    assert_eq!(after.audit[..after.audit.len() - 1], before.audit[..], "the trail as it was");
+    let last = after.audit.last().unwrap();
+    assert_eq!((last.action.as_str(), last.actor.as_str()), ("registry.restore", "restorer"));
+    // versions continue after the restored ones
+    assert_eq!(s.put_params(&b, &obj(json!({"v": 4})), "henry", "").await.unwrap().version, 3);
+
+    // a dump whose strategy has no account is refused; nothing changes
+    let now = s.dump().await.unwrap();
+    let bad = RegistryDump { accounts: Vec::new(), ..now.clone() };
+    let e = s.restore_dump(&bad, "restorer").await.unwrap_err();
+    assert_eq!(field(&e), "account", "{e}");
+    let mut gap = now.clone();
+    if let Some(p) = gap.params.last_mut() {
+        p.version += 5;
+    }
+    assert_eq!(field(&s.restore_dump(&gap, "restorer").await.unwrap_err()), "version");
+    assert_eq!(s.dump().await.unwrap(), now, "unchanged");
 }
