@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
+mod containers;
 mod rollout;
 mod services;
 
@@ -35,7 +36,7 @@ fn main() -> Result<()> {
         Some("rollout") => rollout::main(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <command>\n\n  ci                     fmt, clippy, every tier, tests, demo (what .ci/run runs)\n  build --tier TIER      build the sqdata CLI for embedded | mvp | full\n  test [ARGS]            run the test suite (cargo nextest when installed)\n  services install|up|down|status|env [--only a,b]\n                         local test servers (redis, redis-cluster, redis-sentinel, mysql,\n                         clickhouse, s3; chdb on request) and their SQDATA_TEST_* variables\n  rollout phase0|phase1|phase2|phase3 [--rollback] [--quick] [--config FILE] [--data-dir DIR]\n                         the phased rollout: benchmark files, migrate + verify, benchmark mvp, full"
+                "usage: cargo xtask <command>\n\n  ci                     fmt, clippy, every tier, tests, demo (what .ci/run runs)\n  build --tier TIER      build the sqdata CLI for embedded | mvp | full\n  test [ARGS]            run the test suite (cargo nextest when installed)\n  services install|up|down|status|env [--only a,b]\n                         local test servers (redis, redis-cluster, redis-sentinel, mysql,\n                         clickhouse, s3; chdb on request) and their SQDATA_TEST_* variables\n  rollout phase0|phase1|phase2|phase3 [--rollback] [--quick] [--config FILE] [--data-dir DIR]\n                         [--archive-before DAY]  the phased rollout: benchmark files, migrate + verify,\n                         benchmark mvp, full tier (registry, archives)"
             );
             bail!("unknown command {:?}", args.first());
         }

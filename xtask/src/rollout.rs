@@ -9,11 +9,15 @@
 //! - phase2: benchmark the mvp stores in the same run as the files and print
 //!   a side-by-side table against phase0 and the targets. `--rollback`
 //!   returns every account to the files (`sqdata rollout rollback`).
-//! - phase3: the full tier, as far as it exists (MySQL and MinIO have not
-//!   landed: it says so).
+//! - phase3: the full tier. Brings up MySQL and the S3 server too (or uses
+//!   `--config`), checks every backend answers, registers every book in the
+//!   registry (MySQL) and, with `--archive-before DAY`, archives older deals
+//!   and bars to Parquet and verifies the archive, timing each step.
+//!   `--rollback` restores what was archived into the stores.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
@@ -26,8 +30,8 @@ fn out_dir() -> PathBuf {
 
 fn sqdata_bin() -> Result<PathBuf> {
     run(
-        "build sqdata (tier mvp, release)",
-        crate::cargo().args(["build", "--release", "-p", "sqdata-cli", "--features", "mvp"]),
+        "build sqdata (tier full, release)",
+        crate::cargo().args(["build", "--release", "-p", "sqdata-cli", "--features", "full"]),
     )?;
     Ok(crate::target_dir().join("release").join("sqdata"))
 }
@@ -83,6 +87,36 @@ fn config(args: &[String], envs: &[(String, String)]) -> Result<PathBuf> {
             out_dir().join("clickhouse-journal").display()
         ),
     )?;
+    Ok(p)
+}
+
+/// The full-tier config of phase3: `--config`, else phase1's with the
+/// registry in MySQL (database `sqdata_rollout`) and the archive on the local
+/// S3 server (bucket `sqdata-rollout`).
+fn full_config(args: &[String], envs: &[(String, String)], p1: &Value) -> Result<PathBuf> {
+    if let Some(c) = flag(args, "--config") {
+        return Ok(PathBuf::from(c));
+    }
+    let get = |k: &str| envs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let base = std::fs::read_to_string(p1["config"].as_str().unwrap_or_default()).context("phase1's config")?;
+    let mysql = get("SQDATA_TEST_MYSQL_URL");
+    let (server, _) = mysql.rsplit_once('/').context("SQDATA_TEST_MYSQL_URL has no database")?;
+    // A database of its own when the client can make one; else the URL's.
+    let own = Command::new("mariadb")
+        .args(["--no-defaults", "-uroot", "-h127.0.0.1", "-e", "CREATE DATABASE IF NOT EXISTS sqdata_rollout"])
+        .status()
+        .is_ok_and(|s| s.success());
+    let registry = if own { format!("{server}/sqdata_rollout") } else { mysql.clone() };
+    let s3 = get("SQDATA_TEST_S3_URL");
+    services::create_bucket(&s3, "sqdata-rollout")?;
+    let text = base.replacen("tier = \"mvp\"", "tier = \"full\"", 1)
+        + &format!(
+            "\n[registry]\nurl = \"{registry}\"\n\n[archive]\nurl = \"s3://sqdata-rollout/archive\"\nendpoint = \"{s3}\"\naccess_key = \"{}\"\nsecret_key = \"{}\"\n",
+            get("SQDATA_TEST_S3_ACCESS_KEY"),
+            get("SQDATA_TEST_S3_SECRET_KEY")
+        );
+    let p = out_dir().join("sqdata-full.toml");
+    std::fs::write(&p, text)?;
     Ok(p)
 }
 
@@ -277,14 +311,89 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
             sqdata_json(&bin, &cfg, &["rollout", "rollback"], &envs)?;
             Ok(())
         }
-        ("phase3", _) => {
-            let md = "# phase3: the full tier\n\nMySQL (accounts, strategies, parameters) and MinIO (Parquet archives) \
-                      have not landed yet: there is nothing to migrate or measure. The mvp tier (phase2) is the \
-                      furthest rollout available.\n";
-            write("phase3", &serde_json::json!({ "available": false }), md)
+        ("phase3", false) => {
+            let p1 = read("phase1")?;
+            let envs = if flag(args, "--config").is_some() {
+                Vec::new()
+            } else {
+                services::up(&["redis", "clickhouse", "mysql", "s3"])?
+            };
+            let cfg = full_config(args, &envs, &p1)?;
+            let bin = sqdata_bin()?;
+            let t = Instant::now();
+            let health = sqdata_json(&bin, &cfg, &["health"], &envs)?;
+            let health_ms = t.elapsed().as_millis();
+            let t = Instant::now();
+            let sync = sqdata_json(&bin, &cfg, &["registry", "sync-books", "--actor", "rollout"], &envs)?;
+            let sync_ms = t.elapsed().as_millis();
+            let mut md = format!(
+                "# phase3: the full tier\n\nconfig: {}\n\n| backend | up | latency |\n|---|---|---|\n",
+                cfg.display()
+            );
+            for b in health.as_array().into_iter().flatten() {
+                md += &format!("| {} | {} | {} µs |\n", b["backend"].as_str().unwrap_or("?"), b["up"], b["latency"]);
+            }
+            md += &format!(
+                "\nregistry: {} books; added {} accounts and {} strategies in {sync_ms} ms\n",
+                sync["books"],
+                sync["accounts_added"].as_array().map_or(0, Vec::len),
+                sync["strategies_added"].as_array().map_or(0, Vec::len)
+            );
+            let mut archived = serde_json::Map::new();
+            if let Some(day) = flag(args, "--archive-before") {
+                md += &format!(
+                    "\n| archive (before {day}) | rows | parts | bytes | seconds | rows/s |\n|---|---|---|---|---|---|\n"
+                );
+                for table in ["deals", "bars"] {
+                    let t = Instant::now();
+                    let r =
+                        sqdata_json(&bin, &cfg, &["archive", "run", "--table", table, "--older-than", &day], &envs)?;
+                    let secs = t.elapsed().as_secs_f64();
+                    let rows = r["rows_archived"].as_u64().unwrap_or(0);
+                    md += &format!(
+                        "| {table} | {rows} | {} | {} | {secs:.2} | {:.0} |\n",
+                        r["parts_written"],
+                        r["bytes"],
+                        rows as f64 / secs.max(1e-9)
+                    );
+                    archived.insert(table.into(), r);
+                }
+                let v = sqdata_json(&bin, &cfg, &["archive", "verify"], &envs)?;
+                md += &format!(
+                    "\narchive verify: {} parts, {} rows, {} problems\n",
+                    v["parts"],
+                    v["rows"],
+                    v["problems"].as_array().map_or(0, Vec::len)
+                );
+                archived.insert("verify".into(), v);
+            } else {
+                md += "\nno `--archive-before DAY`: nothing archived (the archive is opt-in; `sqdata archive run` does it later).\n";
+            }
+            md += &format!("\nhealth answered in {health_ms} ms.\n");
+            let json = serde_json::json!({ "config": cfg, "health": health, "registry": sync, "archived": archived });
+            write("phase3", &json, &md)
+        }
+        ("phase3", true) => {
+            let p3 = read("phase3")?;
+            let cfg = PathBuf::from(p3["config"].as_str().unwrap_or_default());
+            let envs = if flag(args, "--config").is_some() {
+                Vec::new()
+            } else {
+                services::up(&["redis", "clickhouse", "mysql", "s3"])?
+            };
+            let bin = sqdata_bin()?;
+            for table in ["deals", "bars"] {
+                if p3["archived"].get(table).is_some() {
+                    sqdata_json(&bin, &cfg, &["archive", "restore", "--table", table], &envs)?;
+                }
+            }
+            eprintln!("archived rows restored into the stores; the registry entries stay (they describe the books)");
+            let _ = std::fs::remove_file(out_dir().join("phase3.json"));
+            Ok(())
         }
         _ => bail!(
-            "usage: cargo xtask rollout phase0|phase1|phase2|phase3 [--rollback] [--quick] [--config FILE] [--data-dir DIR]"
+            "usage: cargo xtask rollout phase0|phase1|phase2|phase3 [--rollback] [--quick] [--config FILE] [--data-dir DIR] \
+             [--archive-before YYYY-MM-DD]"
         ),
     }
 }

@@ -157,8 +157,59 @@ fn venv(name: &str, pkg: &str, check_bin: &str) -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// The Docker engine the containerized services run on, decided once and
+/// said once (the choice is always visible in the output).
+fn engine() -> Result<Option<String>> {
+    static ENGINE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    if let Some(e) = ENGINE.get() {
+        return Ok(e.clone());
+    }
+    let e = crate::containers::engine()?;
+    match &e {
+        Some(s) => eprintln!(
+            "services: Docker engine at {s}: {} run as containers (testcontainers); the rest as local processes",
+            crate::containers::CONTAINERIZED.join(", ")
+        ),
+        None => eprintln!("services: no Docker engine (or SQDATA_SERVICES=local): every service is a local process"),
+    }
+    Ok(ENGINE.get_or_init(|| e).clone())
+}
+
+/// Whether the service answers on its port (whoever started it).
+fn answering(name: &str) -> bool {
+    match name {
+        "redis" => redis_ping(REDIS_PORT),
+        "redis-cluster" => {
+            redis_cli(CLUSTER_PORTS[0], &["cluster", "info"]).is_some_and(|s| s.contains("cluster_state:ok"))
+        }
+        "redis-sentinel" => redis_ping(SENTINEL_PORT),
+        "mysql" => port_open(MYSQL_PORT),
+        "clickhouse" => http_get(CLICKHOUSE_HTTP, "/ping").is_some_and(|r| r.contains("Ok.")),
+        "s3" => port_open(S3_PORT) && http_get(S3_PORT, "/").is_some(),
+        "chdb" => http_get(CHDB_PORT, "/ping").is_some_and(|r| r.contains("Ok")),
+        _ => false,
+    }
+}
+
+/// Whether `name` runs (or would run) as a container here.
+fn in_container(name: &str) -> Result<bool> {
+    Ok(crate::containers::CONTAINERIZED.contains(&name) && engine()?.is_some())
+}
+
+fn container_marker(name: &str) -> PathBuf {
+    base().join(name).join("container")
+}
+
 fn install(which: &[&str]) -> Result<()> {
     std::fs::create_dir_all(base())?;
+    // Containerized services need nothing installed on the machine.
+    let mut local = Vec::new();
+    for w in which {
+        if !in_container(w)? {
+            local.push(*w);
+        }
+    }
+    let which = &local[..];
     let redis_needed = which.iter().any(|w| w.starts_with("redis"));
     if redis_needed && !have("redis-server") {
         apt_install(&["redis-server", "redis-tools"])?;
@@ -209,6 +260,23 @@ fn redis_cli(port: u16, args: &[&str]) -> Option<String> {
 
 fn redis_ping(port: u16) -> bool {
     redis_cli(port, &["ping"]).is_some_and(|s| s.trim() == "PONG")
+}
+
+/// Creates a bucket on the local S3 test server (moto takes unsigned
+/// requests); an existing bucket is fine.
+pub(crate) fn create_bucket(endpoint: &str, bucket: &str) -> Result<()> {
+    use std::io::Write;
+    let hostport = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = TcpStream::connect(hostport).with_context(|| format!("S3 server at {endpoint}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(s, "PUT /{bucket} HTTP/1.0\r\nHost: {hostport}\r\nContent-Length: 0\r\n\r\n")?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf)?;
+    if !(buf.starts_with("HTTP/1.0 200") || buf.starts_with("HTTP/1.1 200") || buf.contains("BucketAlreadyOwnedByYou"))
+    {
+        anyhow::bail!("creating bucket {bucket} at {endpoint}: {}", buf.lines().next().unwrap_or_default());
+    }
+    Ok(())
 }
 
 fn http_get(port: u16, path: &str) -> Option<String> {
@@ -288,6 +356,12 @@ fn redis_daemon(dir: &Path, port: u16, extra: &[&str]) -> Result<PathBuf> {
 
 fn start(name: &str) -> Result<()> {
     let b = base();
+    if in_container(name)? && !answering(name) {
+        crate::containers::start(name)?;
+        std::fs::create_dir_all(b.join(name))?;
+        std::fs::write(container_marker(name), "testcontainers\n")?;
+        return wait_for(name, Duration::from_secs(180), || answering(name));
+    }
     match name {
         "redis" => {
             if !redis_ping(REDIS_PORT) {
@@ -542,6 +616,11 @@ fn alive(pid: u32) -> bool {
 
 fn down(which: &[&str]) -> Result<()> {
     for w in which {
+        if container_marker(w).exists() {
+            crate::containers::stop(w)?;
+            let _ = std::fs::remove_file(container_marker(w));
+            continue;
+        }
         let pids = pids_of(w);
         if pids.is_empty() {
             eprintln!("service {w:<15} not started by xtask; left alone");
@@ -565,20 +644,15 @@ fn down(which: &[&str]) -> Result<()> {
 
 fn status(which: &[&str]) -> Result<()> {
     for w in which {
-        let up = match *w {
-            "redis" => redis_ping(REDIS_PORT),
-            "redis-cluster" => {
-                redis_cli(CLUSTER_PORTS[0], &["cluster", "info"]).is_some_and(|s| s.contains("cluster_state:ok"))
-            }
-            "redis-sentinel" => redis_ping(SENTINEL_PORT),
-            "mysql" => port_open(MYSQL_PORT),
-            "clickhouse" => http_get(CLICKHOUSE_HTTP, "/ping").is_some_and(|r| r.contains("Ok.")),
-            "s3" => port_open(S3_PORT),
-            "chdb" => http_get(CHDB_PORT, "/ping").is_some_and(|r| r.contains("Ok")),
-            _ => false,
+        let up = answering(w);
+        let ours = if container_marker(w).exists() {
+            "(container started by xtask)"
+        } else if !pids_of(w).is_empty() {
+            "(started by xtask)"
+        } else {
+            ""
         };
-        let ours = !pids_of(w).is_empty();
-        println!("{w:<15} {:<5} {}", if up { "up" } else { "down" }, if ours { "(started by xtask)" } else { "" });
+        println!("{w:<15} {:<5} {ours}", if up { "up" } else { "down" });
     }
     Ok(())
 }

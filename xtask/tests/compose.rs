@@ -187,4 +187,3 @@ fn the_full_override_wires_mysql_and_minio() {
     let docker = std::fs::read_to_string(root().join("compose/Dockerfile")).unwrap();
     assert!(docker.contains("--features full"), "the image has every backend");
 }
-

@@ -356,6 +356,11 @@ fn registry_commands_on_the_embedded_sqlite() {
     assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(run(with(&["registry", "params-history"], &book)).as_array().unwrap().len(), 3);
     assert!(cwd.join("sqdata-data/sqdata.db").exists(), "the registry lives beside the files");
+    // books with data become strategies; what exists is kept
+    ok_json(cwd, &["positions", "new-held", "--account", "55009728", "--book", "other", "600519.SH"]);
+    let sync = run(with(&["registry", "sync-books", "--actor", "ops"], &[]));
+    assert_eq!(sync["strategies_added"], serde_json::json!(["55009728/other"]), "{sync}");
+    assert_eq!(sync["accounts_added"].as_array().unwrap().len(), 0, "{sync}");
     // health reports it
     let h = ok_json(cwd, &["health"]);
     assert!(h.as_array().unwrap().iter().any(|b| b["backend"] == "sqlite" && b["up"] == true), "{h}");

@@ -112,6 +112,12 @@ pub(crate) enum Registry {
         #[command(flatten)]
         actor: Actor,
     },
+    /// Register every book that holds data (positions, deals, equity) as a
+    /// strategy, creating its account when missing; existing entries are kept.
+    SyncBooks {
+        #[command(flatten)]
+        actor: Actor,
+    },
     /// The audit trail, newest first.
     Audit {
         /// Only this account's changes (not its strategies').
@@ -245,6 +251,40 @@ pub(crate) async fn run(ctx: &Ctx, r: Registry) -> anyhow::Result<ExitCode> {
         Registry::ParamsRollback { book, to, actor } => {
             let v = reg.rollback_params(&book.id()?, to, &actor.name()).await?;
             out::emit(f, &v, || format!("{} v{} stored (the parameters of v{to})", v.book, v.version))?;
+        }
+        Registry::SyncBooks { actor } => {
+            let stores = ctx.stores()?;
+            let mut books = std::collections::BTreeSet::new();
+            books.extend(stores.positions.list_books().await?);
+            books.extend(stores.deals.list_books().await?);
+            books.extend(stores.assets.list_books().await?);
+            let (mut accounts, mut strategies) = (Vec::new(), Vec::new());
+            let who = actor.name();
+            for b in &books {
+                if reg.account(&b.account).await?.is_none() {
+                    let a =
+                        Account { id: b.account.clone(), name: String::new(), broker: String::new(), meta: Map::new() };
+                    reg.upsert_account(&a, &who).await?;
+                    accounts.push(b.account.to_string());
+                }
+                if reg.strategy(b).await?.is_none() {
+                    let s =
+                        Strategy { book: b.clone(), description: "registered from the stores".into(), enabled: true };
+                    reg.upsert_strategy(&s, &who).await?;
+                    strategies.push(b.to_string());
+                }
+            }
+            let v =
+                serde_json::json!({ "books": books.len(), "accounts_added": accounts, "strategies_added": strategies });
+            out::emit(f, &v, || {
+                format!(
+                    "{} books; added {} accounts, {} strategies{}",
+                    books.len(),
+                    accounts.len(),
+                    strategies.len(),
+                    strategies.iter().map(|s| format!("\n  {s}")).collect::<String>()
+                )
+            })?;
         }
         Registry::Audit { account, book, by, limit } => {
             let entity = match (&account, &book) {
