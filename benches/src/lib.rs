@@ -4,6 +4,8 @@ pub mod baseline;
 #[cfg(feature = "clickhouse")]
 pub mod clickhouse_suite;
 pub mod data;
+#[cfg(feature = "full")]
+pub mod full_suite;
 #[cfg(all(feature = "redis", feature = "clickhouse"))]
 pub mod hybrid_suite;
 #[cfg(feature = "redis")]

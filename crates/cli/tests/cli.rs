@@ -340,6 +340,12 @@ fn registry_commands_on_the_embedded_sqlite() {
     assert_eq!((v["version"].as_u64(), v["params"]["stop_loss"].as_f64()), (Some(3), Some(0.05)), "{v}");
     let h = run(with(&["registry", "params-history"], &book));
     assert_eq!(h.as_array().unwrap().len(), 3);
+    let d = run(with(&["registry", "params-diff", "--from", "1", "--to", "2"], &book));
+    assert_eq!(
+        d["changes"].as_array().unwrap().iter().map(|c| c["path"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["stop_loss", "trail"],
+        "{d}"
+    );
     let p = run(with(&["registry", "params", "--version", "2"], &book));
     assert_eq!(p["params"]["stop_loss"], 0.04);
     let a = run(with(&["registry", "audit", "--account", "55009728", "--book", "prod_pwc"], &[]));

@@ -24,7 +24,9 @@ pub use error::{BoxError, Error, Result};
 pub use ids::{AccountCode, BookId, BookName};
 pub use position::{ExtremeChange, PositionEntry, PositionSnapshot, PriceTick, ReconcileReport, validate_ticks};
 pub use quote::{DEFAULT_QUOTE_TTL, Quote};
-pub use registry::{Account, AuditEntry, AuditQuery, ParamVersion, RegistryDump, RegistryStore, Strategy};
+pub use registry::{
+    Account, AuditEntry, AuditQuery, ParamChange, ParamVersion, RegistryDump, RegistryStore, Strategy, diff_params,
+};
 pub use store::{AssetStore, BackendHealth, BarStore, DealStore, HealthCheck, PositionStore, QuoteStore, Stores};
 
 /// Re-exported so backends and callers agree on one version.

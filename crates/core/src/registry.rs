@@ -172,6 +172,36 @@ impl RegistryDump {
     }
 }
 
+/// One difference between two parameter documents.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ParamChange {
+    /// The key path, `trail.back` for nested objects.
+    pub path: String,
+    /// The value before (absent: added).
+    pub before: Option<Value>,
+    /// The value after (absent: removed).
+    pub after: Option<Value>,
+}
+
+/// What changed from `before` to `after`, by key path in key order; nested
+/// objects are compared key by key, anything else as a whole value.
+pub fn diff_params(before: &Map<String, Value>, after: &Map<String, Value>) -> Vec<ParamChange> {
+    fn walk(prefix: &str, a: &Map<String, Value>, b: &Map<String, Value>, out: &mut Vec<ParamChange>) {
+        let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+        for k in keys {
+            let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            match (a.get(k), b.get(k)) {
+                (Some(Value::Object(x)), Some(Value::Object(y))) => walk(&path, x, y, out),
+                (x, y) if x == y => {}
+                (x, y) => out.push(ParamChange { path, before: x.cloned(), after: y.cloned() }),
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk("", before, after, &mut out);
+    out
+}
+
 /// The audit entity of an account.
 pub fn account_entity(id: &AccountCode) -> String {
     format!("account:{id}")
@@ -280,4 +310,35 @@ pub trait RegistryStore: Send + Sync + std::fmt::Debug {
     /// Makes the registry exactly `dump` (a restore) in one transaction, then
     /// appends a `registry.restore` audit row by `actor`.
     async fn restore_dump(&self, dump: &RegistryDump, actor: &str) -> Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn diff_names_nested_paths_and_kinds_of_change() {
+        let a =
+            obj(serde_json::json!({"stop": 0.05, "trail": {"from": 1.1, "back": 0.02}, "old": true, "list": [1, 2]}));
+        let b =
+            obj(serde_json::json!({"stop": 0.04, "trail": {"from": 1.1, "back": 0.03}, "new": "x", "list": [1, 2]}));
+        let d = diff_params(&a, &b);
+        let paths: Vec<&str> = d.iter().map(|c| c.path.as_str()).collect();
+        assert_eq!(paths, ["new", "old", "stop", "trail.back"]);
+        assert_eq!((d[0].before.clone(), d[0].after.clone()), (None, Some(serde_json::json!("x"))));
+        assert_eq!((d[1].before.clone(), d[1].after.clone()), (Some(serde_json::json!(true)), None));
+        assert!(diff_params(&a, &a).is_empty());
+    }
+
+    #[test]
+    fn dump_validation_names_the_field() {
+        let b = BookId::new("a1", "b1").unwrap();
+        let s = Strategy { book: b.clone(), description: String::new(), enabled: true };
+        let d = RegistryDump { strategies: vec![s], ..Default::default() };
+        assert!(matches!(d.validate(), Err(Error::InvalidInput { field, .. }) if field == "account"));
+    }
 }

@@ -28,7 +28,7 @@ pub(crate) struct Args {
     /// Only scenarios whose name contains this (repeatable).
     #[arg(long)]
     only: Vec<String>,
-    /// Which suite: file (default), redis, clickhouse, hybrid, or all.
+    /// Which suite: file (default), redis, clickhouse, hybrid, full (registry and archive), or all.
     #[arg(long, default_value = "file")]
     suite: String,
     /// Keep the ClickHouse benchmark database (sqdata_bench) for inspection.
@@ -43,6 +43,18 @@ pub(crate) struct Args {
     /// The ClickHouse to benchmark (database sqdata_bench, dropped afterwards).
     #[arg(long, env = "SQDATA_BENCH_CLICKHOUSE_URL", default_value = "http://127.0.0.1:8123")]
     clickhouse_url: String,
+    /// The MySQL of the full suite (tables sq_* in its database; the suite's rows are removed).
+    #[arg(long, env = "SQDATA_BENCH_MYSQL_URL")]
+    mysql_url: Option<String>,
+    /// The S3 archive of the full suite: s3://bucket/prefix (with --s3-endpoint and keys).
+    #[arg(long, env = "SQDATA_BENCH_S3_URL")]
+    s3_url: Option<String>,
+    #[arg(long, env = "SQDATA_BENCH_S3_ENDPOINT", default_value = "")]
+    s3_endpoint: String,
+    #[arg(long, env = "SQDATA_BENCH_S3_ACCESS_KEY", default_value = "")]
+    s3_access_key: String,
+    #[arg(long, env = "SQDATA_BENCH_S3_SECRET_KEY", default_value = "")]
+    s3_secret_key: String,
     /// The Redis to benchmark (a private key prefix is used and removed).
     #[arg(long, env = "SQDATA_BENCH_REDIS_URL", default_value = "redis://127.0.0.1:6379/0")]
     redis_url: String,
@@ -59,8 +71,11 @@ pub(crate) async fn run(ctx: &Ctx, a: Args) -> anyhow::Result<ExitCode> {
     let run_redis = a.suite == "redis" || a.suite == "all";
     let run_ch = a.suite == "clickhouse" || a.suite == "all";
     let run_hybrid = a.suite == "hybrid" || a.suite == "all";
-    if !run_file && !run_redis && !run_ch && !run_hybrid {
-        return Err(sqdata::Error::invalid("suite", &a.suite, "expected file, redis, clickhouse, hybrid or all").into());
+    let run_full = a.suite == "full" || a.suite == "all";
+    if !run_file && !run_redis && !run_ch && !run_hybrid && !run_full {
+        return Err(
+            sqdata::Error::invalid("suite", &a.suite, "expected file, redis, clickhouse, hybrid, full or all").into()
+        );
     }
     let opts = Options {
         data_dir: a.bench_dir.clone(),
@@ -119,6 +134,30 @@ pub(crate) async fn run(ctx: &Ctx, a: Args) -> anyhow::Result<ExitCode> {
         #[cfg(not(all(feature = "redis", feature = "clickhouse")))]
         return Err(anyhow::anyhow!(
             "the hybrid suite needs Redis and ClickHouse built in; build with `cargo xtask build --tier mvp`"
+        ));
+    }
+    if run_full {
+        #[cfg(feature = "full")]
+        scenarios.extend(
+            sqdata_bench::full_suite::run_full_suite(&sqdata_bench::full_suite::FullOptions {
+                mysql_url: a.mysql_url.clone(),
+                s3: a.s3_url.clone().map(|url| sqdata::ArchiveConfig {
+                    url,
+                    endpoint: a.s3_endpoint.clone(),
+                    access_key: a.s3_access_key.clone(),
+                    secret_key: a.s3_secret_key.clone(),
+                    ..Default::default()
+                }),
+                iterations: a.iterations.min(2000),
+                deals: if a.quick { 10_000 } else { 100_000 },
+                archive_runs: 3,
+                data_dir: a.bench_dir.join("full"),
+            })
+            .await?,
+        );
+        #[cfg(not(feature = "full"))]
+        return Err(anyhow::anyhow!(
+            "the full suite needs MySQL and MinIO built in; build with `cargo xtask build --tier full`"
         ));
     }
     let machine = format!(

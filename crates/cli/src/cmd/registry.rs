@@ -103,6 +103,15 @@ pub(crate) enum Registry {
         #[command(flatten)]
         book: BookArgs,
     },
+    /// What changed between two versions (default: the one before `--to` and `--to`; `--to` defaults to the latest).
+    ParamsDiff {
+        #[command(flatten)]
+        book: BookArgs,
+        #[arg(long)]
+        from: Option<u32>,
+        #[arg(long)]
+        to: Option<u32>,
+    },
     /// Store version N's parameters again as the newest version.
     ParamsRollback {
         #[command(flatten)]
@@ -246,6 +255,29 @@ pub(crate) async fn run(ctx: &Ctx, r: Registry) -> anyhow::Result<ExitCode> {
                     })
                     .collect::<Vec<_>>()
                     .join("\n")
+            })?;
+        }
+        Registry::ParamsDiff { book, from, to } => {
+            let id = book.id()?;
+            let missing = |v: Option<u32>| {
+                sqdata::Error::invalid(
+                    "version",
+                    v.map_or("latest".into(), |v| v.to_string()),
+                    format!("{id} has no such version"),
+                )
+            };
+            let after = reg.params(&id, to).await?.ok_or_else(|| missing(to))?;
+            let from = from.unwrap_or(after.version.saturating_sub(1));
+            let before = reg.params(&id, Some(from)).await?.ok_or_else(|| missing(Some(from)))?;
+            let changes = sqdata::diff_params(&before.params, &after.params);
+            let v = serde_json::json!({ "book": id, "from": before.version, "to": after.version, "changes": changes });
+            out::emit(f, &v, || {
+                let mut s = format!("{id} v{} → v{}: {} changes", before.version, after.version, changes.len());
+                for c in &changes {
+                    let show = |x: &Option<Value>| x.as_ref().map_or("(absent)".to_string(), |v| v.to_string());
+                    s += &format!("\n  {}: {} → {}", c.path, show(&c.before), show(&c.after));
+                }
+                s
             })?;
         }
         Registry::ParamsRollback { book, to, actor } => {
