@@ -23,8 +23,6 @@ use crate::config::ArchiveConfig;
 
 const BACKEND: &str = "archive";
 const MANIFEST: &str = "manifest.json";
-/// Deals deleted from the source per call.
-const DELETE_CHUNK: usize = 1_000;
 /// Deals restored per `record_batch`.
 const RESTORE_CHUNK: usize = 5_000;
 
@@ -347,6 +345,7 @@ impl Archive {
             for d in old {
                 months.entry((d.time.year(), d.time.month())).or_default().push(d);
             }
+            let mut verified = Vec::new();
             for ((y, m), deals) in months {
                 let rel = deals_path(&book, y, m);
                 let ids: Vec<String> = deals.iter().map(|d| d.id.clone()).collect();
@@ -368,12 +367,14 @@ impl Archive {
                     self.write_part(Table::Deals, &rel, &rows, bytes, span, |b| columns::decode_deals(b, &loc)).await?;
                 report.parts_written += 1;
                 report.rows_archived += rows.len() as u64;
-                for chunk in ids.chunks(DELETE_CHUNK) {
-                    report.rows_deleted += stores.deals.delete_deals(&book, chunk).await?;
-                }
+                verified.extend(ids);
                 p.rows += rows.len() as u64;
                 progress(&p);
             }
+            // Every month of the book is in the archive and checked: its rows
+            // leave the store in one call (a file store rewrites the book's
+            // CSV once, not once per chunk).
+            report.rows_deleted += stores.deals.delete_deals(&book, &verified).await?;
             p.done += 1;
             progress(&p);
         }

@@ -147,6 +147,9 @@ struct OverviewRow {
     last: u32,
 }
 
+/// Deal ids per DELETE mutation (about 30 bytes each in the SQL text).
+const DELETE_IDS_PER_QUERY: usize = 4_000;
+
 impl ClickHouseStore {
     /// Opens the store and recovers its journal (deals acknowledged before a
     /// crash are flushed again). Nothing is sent to ClickHouse yet: a server
@@ -719,29 +722,40 @@ impl DealStore for ClickHouseStore {
         struct DateRow {
             date: u16,
         }
-        let q = c
-            .query("SELECT DISTINCT date FROM deals FINAL WHERE account = ? AND book = ? AND has(?, id)")
-            .bind(a)
-            .bind(b)
-            .bind(ids);
-        let dates: Vec<DateRow> = self.inner.t("delete_deals", q.fetch_all()).await?;
+        let db = &self.inner.cfg.database;
+        let (mut dates, mut n) = (Vec::new(), 0u64);
+        // Ids travel inside the SQL text: chunks keep it under the server's
+        // max_query_size (256 KiB) whatever the caller passes.
+        for ids in ids.chunks(DELETE_IDS_PER_QUERY) {
+            let q = c
+                .query("SELECT DISTINCT date FROM deals FINAL WHERE account = ? AND book = ? AND has(?, id)")
+                .bind(a)
+                .bind(b)
+                .bind(ids);
+            let found: Vec<DateRow> = self.inner.t("delete_deals", q.fetch_all()).await?;
+            if found.is_empty() {
+                continue;
+            }
+            dates.extend(found);
+            let q = c
+                .query("SELECT count() FROM deals FINAL WHERE account = ? AND book = ? AND has(?, id)")
+                .bind(a)
+                .bind(b)
+                .bind(ids);
+            n += self.inner.t("delete_deals", q.fetch_one::<u64>()).await?;
+            let q = c
+                .query(&format!("ALTER TABLE {db}.deals DELETE WHERE account = ? AND book = ? AND has(?, id)"))
+                .bind(a)
+                .bind(b)
+                .bind(ids);
+            self.inner.t("delete_deals", q.execute()).await?;
+            self.inner.wait_mutations(c, "deals").await?;
+        }
         if dates.is_empty() {
             return Ok(0);
         }
-        let q = c
-            .query("SELECT count() FROM deals FINAL WHERE account = ? AND book = ? AND has(?, id)")
-            .bind(a)
-            .bind(b)
-            .bind(ids);
-        let n: u64 = self.inner.t("delete_deals", q.fetch_one::<u64>()).await?;
-        let db = &self.inner.cfg.database;
-        let q = c
-            .query(&format!("ALTER TABLE {db}.deals DELETE WHERE account = ? AND book = ? AND has(?, id)"))
-            .bind(a)
-            .bind(b)
-            .bind(ids);
-        self.inner.t("delete_deals", q.execute()).await?;
-        self.inner.wait_mutations(c, "deals").await?;
+        dates.sort_by_key(|d| d.date);
+        dates.dedup_by_key(|d| d.date);
         // The summing views cannot subtract: rebuild the affected days and months.
         let days: Vec<String> = dates.iter().map(|d| from_days(d.date).to_string()).collect();
         let months: Vec<String> = {

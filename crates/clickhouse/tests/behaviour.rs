@@ -194,6 +194,34 @@ async fn hostile_strings_are_data_not_sql() {
     let _ = DealScope::Account(d.book.account.clone());
 }
 
+/// Deleting more ids than fit in one query (an archive run deletes a whole
+/// book's old deals at once): all go, the rest stay, the daily totals follow.
+#[tokio::test]
+async fn deleting_ten_thousand_ids_in_one_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = ClickHouseStore::open(common::config(common::env("SQDATA_TEST_CLICKHOUSE_URL"), dir.path())).unwrap();
+    let _drop = common::DropDb(s.clone());
+    let book = BookId::new("55009728", "bulk_delete").unwrap();
+    // broker order ids are long: 10k of them do not fit in one 256 KiB query
+    let deals: Vec<Deal> = (0..10_500)
+        .map(|i| Deal { id: format!("k{i:05}-{}", "0123456789abcdef".repeat(2)), ..deal(&book, i) })
+        .collect();
+    s.record_batch(&deals).await.unwrap();
+    let ids: Vec<String> = deals[..10_000].iter().map(|d| d.id.clone()).collect();
+    assert_eq!(s.delete_deals(&book, &ids).await.unwrap(), 10_000);
+    let left = all_ids(&s, &book).await;
+    assert_eq!(left.len(), 500);
+    assert!(left.iter().all(|id| id.as_str() >= "k10000"), "only the named ids went");
+    let q = sqdata_core::AggregateQuery {
+        account: book.account.clone(),
+        from: None,
+        to: None,
+        by: sqdata_core::AggregateBy::Day,
+    };
+    let agg = s.aggregate(&q).await.unwrap();
+    assert_eq!(agg.iter().map(|a| a.count).sum::<u64>(), 500, "the day's totals were rebuilt: {agg:?}");
+}
+
 /// Plain types on 18.16; LowCardinality and codecs on a current server;
 /// partitioning per SPEC on both. The storage report reads system.parts.
 #[tokio::test]
