@@ -14,7 +14,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use sqdata::{
     AggregateBy, AggregateQuery, AssetRow, BarKey, BookId, Code, Config, DateRange, Deal, DealKind, DealQuery,
-    DealScope, Error, PriceTick, Quote, Stores, TimeRange,
+    DealScope, Error, PriceTick, Quote, RegistryStore, Stores, TimeRange,
 };
 
 create_exception!(_sqdata, SqdataError, PyException, "A store failed.");
@@ -85,6 +85,9 @@ type EntryTuple = (Option<u32>, Option<f64>, Option<f64>);
 #[pyclass(frozen, module = "sqdata._sqdata")]
 struct Store {
     opened: sqdata::Opened,
+    config: Config,
+    /// Opened on first use (SQLite file or MySQL).
+    registry: std::sync::OnceLock<std::sync::Arc<sqdata::SqlStore>>,
     rt: tokio::runtime::Runtime,
     /// Python strings of codes seen, reused across snapshots (the sell loop
     /// reads the same 200 codes every second).
@@ -94,6 +97,27 @@ struct Store {
 impl Store {
     fn s(&self) -> &Stores {
         &self.opened.stores
+    }
+
+    /// The registry, opened (and migrated) on first use; GIL released.
+    fn reg(&self, py: Python<'_>) -> PyResult<std::sync::Arc<sqdata::SqlStore>> {
+        if let Some(r) = self.registry.get() {
+            return Ok(r.clone());
+        }
+        let r = py.detach(|| self.rt.block_on(sqdata::open_registry(&self.config))).map_err(err)?;
+        Ok(self.registry.get_or_init(|| r).clone())
+    }
+
+    fn reg_run<T: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(
+            std::sync::Arc<sqdata::SqlStore>,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = sqdata::Result<T>> + Send>>
+        + Send,
+    ) -> PyResult<T> {
+        let r = self.reg(py)?;
+        py.detach(|| self.rt.block_on(f(r))).map_err(err)
     }
 
     /// Runs `f` on the runtime with the GIL released.
@@ -469,6 +493,70 @@ impl Store {
         self.run(py, |s| Box::pin(async move { s.bars.save_bars(&series, mode).await }))
     }
 
+    /// A strategy's parameters (the latest version, or `version`) as JSON, or
+    /// None when there are none.
+    #[pyo3(signature = (account, book_name, version=None))]
+    fn params_json(
+        &self,
+        py: Python<'_>,
+        account: &str,
+        book_name: &str,
+        version: Option<u32>,
+    ) -> PyResult<Option<String>> {
+        let b = book(account, book_name)?;
+        let v = self.reg_run(py, move |r| Box::pin(async move { r.params(&b, version).await }))?;
+        v.map(|v| to_json(&v).map(|j| j.to_string())).transpose()
+    }
+
+    /// Every version, oldest first, as JSON.
+    fn param_history_json(&self, py: Python<'_>, account: &str, book_name: &str) -> PyResult<String> {
+        let b = book(account, book_name)?;
+        let v = self.reg_run(py, move |r| Box::pin(async move { r.param_history(&b).await }))?;
+        Ok(to_json(&v)?.to_string())
+    }
+
+    /// Stores a new version (the JSON of one object); registers the account
+    /// and strategy first when `register` and they are missing. Returns the version.
+    #[pyo3(signature = (account, book_name, params, actor, note, register))]
+    #[allow(clippy::too_many_arguments)] // Python's keyword arguments, one each
+    fn put_params_json(
+        &self,
+        py: Python<'_>,
+        account: &str,
+        book_name: &str,
+        params: &str,
+        actor: &str,
+        note: &str,
+        register: bool,
+    ) -> PyResult<u32> {
+        let b = book(account, book_name)?;
+        let doc = match serde_json::from_str::<serde_json::Value>(params) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => return Err(err(Error::invalid("params", params, "must be a JSON object"))),
+        };
+        let (actor, note) = (actor.to_owned(), note.to_owned());
+        self.reg_run(py, move |r| {
+            Box::pin(async move {
+                if register {
+                    if r.account(&b.account).await?.is_none() {
+                        let a = sqdata::Account {
+                            id: b.account.clone(),
+                            name: String::new(),
+                            broker: String::new(),
+                            meta: Default::default(),
+                        };
+                        r.upsert_account(&a, &actor).await?;
+                    }
+                    if r.strategy(&b).await?.is_none() {
+                        let s = sqdata::Strategy { book: b.clone(), description: String::new(), enabled: true };
+                        r.upsert_strategy(&s, &actor).await?;
+                    }
+                }
+                Ok(r.put_params(&b, &doc, &actor, &note).await?.version)
+            })
+        })
+    }
+
     /// Liveness and latency of every backend (and the hybrid's domains).
     fn health<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let s = &self.opened.stores;
@@ -506,7 +594,7 @@ fn open(py: Python<'_>, config_path: Option<PathBuf>, data_dir: Option<PathBuf>)
             let _g = rt.enter();
             sqdata::open_all(&c).map_err(err)?
         };
-        Ok(Store { opened, rt, names: Default::default() })
+        Ok(Store { opened, config: c, registry: Default::default(), rt, names: Default::default() })
     })
 }
 

@@ -110,6 +110,21 @@ def test_bars_into_pandas(store):
         store.bars("000001.SZ", period="2h")
 
 
+def test_strategy_parameters_are_versioned(store, tmp_path):
+    book = store.book("55009728", "prod_pwc")
+    assert book.params() is None
+    assert book.put_params({"stop_loss": 0.05, "名称": "尾盘"}, actor="alice", note="first") == 1
+    assert book.put_params({"stop_loss": 0.04}, actor="alice") == 2
+    latest = book.params()
+    assert latest["version"] == 2 and latest["params"] == {"stop_loss": 0.04}
+    assert book.params(1)["params"]["名称"] == "尾盘"
+    assert [v["version"] for v in book.param_history()] == [1, 2]
+    with pytest.raises(sqdata.InvalidInput, match="actor"):
+        book.put_params({"x": 1}, actor="")
+    assert len(book.param_history()) == 2, "nothing stored"
+    assert (tmp_path / "data" / "sqdata.db").exists(), "SQLite beside the files"
+
+
 def test_health_and_describe(store):
     h = store.health()
     assert h[0]["backend"] == "file" and h[0]["up"] is True

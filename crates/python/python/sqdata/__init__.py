@@ -148,6 +148,26 @@ class Book:
         return df
 
     # ---- equity ----
+    def params(self, version: Optional[int] = None) -> Optional[Dict[str, Any]]:
+        """The strategy's parameters (latest version, or `version`), or None.
+
+        The registry keeps every version (SQLite beside the files by default,
+        MySQL on the full tier): ``{"version", "params", "actor", "note",
+        "created_at", ...}``."""
+        text = self._s.params_json(self.account, self.name, version)
+        return None if text is None else _json.loads(text)
+
+    def param_history(self) -> List[Dict[str, Any]]:
+        """Every stored version, oldest first."""
+        return _json.loads(self._s.param_history_json(self.account, self.name))
+
+    def put_params(self, params: Dict[str, Any], actor: str = "python", note: str = "",
+                   register: bool = True) -> int:
+        """Stores a new version of the parameters; returns its number. With
+        `register` (default) the account and strategy are created if missing."""
+        return self._s.put_params_json(self.account, self.name, _json.dumps(params, ensure_ascii=False),
+                                                   actor, note, register)
+
     def upsert_asset(self, day: DateLike, asset: float) -> None:
         self._s.upsert_asset(self.account, self.name, _day(day), float(asset))
 
