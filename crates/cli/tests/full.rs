@@ -80,7 +80,11 @@ fn write_config(cwd: &Path) -> Cleanup {
         env("SQDATA_TEST_S3_SECRET_KEY"),
     );
     std::fs::write(cwd.join("sqdata.toml"), toml).unwrap();
-    Cleanup { config: sqdata::Config::load(Some(&cwd.join("sqdata.toml"))).unwrap(), mysql_db: db }
+    let mut config = sqdata::Config::load(Some(&cwd.join("sqdata.toml"))).unwrap();
+    // the test process cleans up from its own working folder: keep the
+    // journal it opens in the temporary one
+    config.clickhouse.journal_dir = cwd.join("chj");
+    Cleanup { config, mysql_db: db }
 }
 
 #[test]

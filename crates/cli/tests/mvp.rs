@@ -45,7 +45,11 @@ fn write_config(cwd: &Path) -> Cleanup {
         env("SQDATA_TEST_CLICKHOUSE_URL")
     );
     std::fs::write(cwd.join("sqdata.toml"), toml).unwrap();
-    Cleanup(sqdata::Config::load(Some(&cwd.join("sqdata.toml"))).unwrap())
+    let mut c = sqdata::Config::load(Some(&cwd.join("sqdata.toml"))).unwrap();
+    // the test process cleans up from its own working folder: keep the
+    // journal it opens in the temporary one
+    c.clickhouse.journal_dir = cwd.join("chj");
+    Cleanup(c)
 }
 
 #[test]
