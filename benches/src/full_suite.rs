@@ -46,7 +46,11 @@ fn params(i: usize) -> Map<String, Value> {
 async fn registry_side(reg: &dyn RegistryStore, book: &BookId, n: usize) -> Result<(Vec<Duration>, Vec<Duration>)> {
     let acct = Account { id: book.account.clone(), name: "bench".into(), broker: "qmt".into(), meta: Map::new() };
     reg.upsert_account(&acct, "bench").await?;
-    reg.upsert_strategy(&Strategy { book: book.clone(), description: "bench".into(), enabled: true }, "bench").await?;
+    reg.upsert_strategy(
+        &Strategy { book: book.clone(), description: "bench".into(), kind: "bench".into(), enabled: true },
+        "bench",
+    )
+    .await?;
     let (mut put, mut get) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for i in 0..n {
         let p = params(i);

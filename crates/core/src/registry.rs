@@ -41,9 +41,12 @@ pub struct Account {
 pub struct Strategy {
     /// The account and the book's name.
     pub book: BookId,
-    /// What it does.
+    /// What it does (its display name).
     #[serde(default)]
     pub description: String,
+    /// Its type (`wencai`, `pwc`, `grid`, …), free text.
+    #[serde(default)]
+    pub kind: String,
     /// Whether it may trade.
     #[serde(default = "yes")]
     pub enabled: bool,
@@ -253,9 +256,10 @@ impl Account {
 }
 
 impl Strategy {
-    /// Checks the description.
+    /// Checks the description and the type.
     pub fn validate(&self) -> Result<()> {
-        check_text("description", &self.description, 4096)
+        check_text("description", &self.description, 4096)?;
+        check_text("kind", &self.kind, 64)
     }
 }
 
@@ -337,7 +341,7 @@ mod tests {
     #[test]
     fn dump_validation_names_the_field() {
         let b = BookId::new("a1", "b1").unwrap();
-        let s = Strategy { book: b.clone(), description: String::new(), enabled: true };
+        let s = Strategy { book: b.clone(), description: String::new(), kind: String::new(), enabled: true };
         let d = RegistryDump { strategies: vec![s], ..Default::default() };
         assert!(matches!(d.validate(), Err(Error::InvalidInput { field, .. }) if field == "account"));
     }

@@ -548,7 +548,12 @@ impl Store {
                         r.upsert_account(&a, &actor).await?;
                     }
                     if r.strategy(&b).await?.is_none() {
-                        let s = sqdata::Strategy { book: b.clone(), description: String::new(), enabled: true };
+                        let s = sqdata::Strategy {
+                            book: b.clone(),
+                            description: String::new(),
+                            kind: String::new(),
+                            enabled: true,
+                        };
                         r.upsert_strategy(&s, &actor).await?;
                     }
                 }

@@ -35,7 +35,7 @@ async fn backup_then_restore_returns_every_store_to_the_backup() {
     let acct =
         sqdata::Account { id: book.account.clone(), name: "n".into(), broker: "qmt".into(), meta: Default::default() };
     reg.upsert_account(&acct, "t").await.unwrap();
-    let strat = sqdata::Strategy { book: book.clone(), description: String::new(), enabled: true };
+    let strat = sqdata::Strategy { book: book.clone(), description: String::new(), kind: "pwc".into(), enabled: true };
     reg.upsert_strategy(&strat, "t").await.unwrap();
     let p1 = sqdata::serde_json::json!({"stop": 0.05}).as_object().unwrap().clone();
     reg.put_params(&book, &p1, "t", "").await.unwrap();

@@ -353,6 +353,7 @@ fn strategy_row(r: &AnyRow) -> Attempt<Strategy> {
     Ok(Strategy {
         book: BookId::new(&a, &b).map_err(|e| Error::corrupt(&location, e.to_string()))?,
         description: text(r, "description")?,
+        kind: text(r, "kind")?,
         enabled: r.try_get::<i64, _>("enabled")? != 0,
     })
 }
@@ -532,12 +533,13 @@ impl RegistryStore for SqlStore {
                 return Err(Error::invalid("account", &book.account, "no such account; create it first").into());
             }
             let sql = if strategy_exists(&mut tx, book).await? {
-                "UPDATE sq_strategies SET description = ?, enabled = ?, updated_ms = ? WHERE account = ? AND book = ?"
+                "UPDATE sq_strategies SET description = ?, kind = ?, enabled = ?, updated_ms = ? WHERE account = ? AND book = ?"
             } else {
-                "INSERT INTO sq_strategies (description, enabled, updated_ms, account, book) VALUES (?, ?, ?, ?, ?)"
+                "INSERT INTO sq_strategies (description, kind, enabled, updated_ms, account, book) VALUES (?, ?, ?, ?, ?, ?)"
             };
             sqlx::query(sql)
                 .bind(&strategy.description)
+                .bind(&strategy.kind)
                 .bind(i64::from(strategy.enabled))
                 .bind(now_ms())
                 .bind(book.account.as_str())
@@ -555,7 +557,7 @@ impl RegistryStore for SqlStore {
     async fn strategy(&self, book: &BookId) -> Result<Option<Strategy>> {
         self.read("strategy", async {
             let row = sqlx::query(
-                "SELECT account, book, description, enabled FROM sq_strategies WHERE account = ? AND book = ?",
+                "SELECT account, book, description, kind, enabled FROM sq_strategies WHERE account = ? AND book = ?",
             )
             .bind(book.account.as_str())
             .bind(book.book.as_str())
@@ -571,14 +573,14 @@ impl RegistryStore for SqlStore {
             let rows = match account {
                 Some(a) => {
                     sqlx::query(
-                        "SELECT account, book, description, enabled FROM sq_strategies WHERE account = ? ORDER BY account, book",
+                        "SELECT account, book, description, kind, enabled FROM sq_strategies WHERE account = ? ORDER BY account, book",
                     )
                     .bind(a.as_str())
                     .fetch_all(&self.pool)
                     .await?
                 }
                 None => {
-                    sqlx::query("SELECT account, book, description, enabled FROM sq_strategies ORDER BY account, book")
+                    sqlx::query("SELECT account, book, description, kind, enabled FROM sq_strategies ORDER BY account, book")
                         .fetch_all(&self.pool)
                         .await?
                 }
@@ -739,10 +741,11 @@ impl RegistryStore for SqlStore {
             let rows =
                 sqlx::query("SELECT id, name, broker, meta FROM sq_accounts ORDER BY id").fetch_all(&mut *tx).await?;
             let accounts = rows.iter().map(account_row).collect::<Attempt<Vec<_>>>()?;
-            let rows =
-                sqlx::query("SELECT account, book, description, enabled FROM sq_strategies ORDER BY account, book")
-                    .fetch_all(&mut *tx)
-                    .await?;
+            let rows = sqlx::query(
+                "SELECT account, book, description, kind, enabled FROM sq_strategies ORDER BY account, book",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
             let strategies = rows.iter().map(strategy_row).collect::<Attempt<Vec<_>>>()?;
             let rows = sqlx::query(&format!(
                 "SELECT account, book, {PARAM_COLUMNS} FROM sq_params ORDER BY account, book, version"
@@ -787,11 +790,12 @@ impl RegistryStore for SqlStore {
             }
             for st in &dump.strategies {
                 sqlx::query(
-                    "INSERT INTO sq_strategies (account, book, description, enabled, updated_ms) VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO sq_strategies (account, book, description, kind, enabled, updated_ms) VALUES (?, ?, ?, ?, ?, ?)",
                 )
                 .bind(st.book.account.as_str())
                 .bind(st.book.book.as_str())
                 .bind(&st.description)
+                .bind(&st.kind)
                 .bind(i64::from(st.enabled))
                 .bind(now)
                 .execute(&mut *tx)

@@ -29,7 +29,7 @@ fn account(b: &BookId) -> Account {
 }
 
 fn strategy(b: &BookId) -> Strategy {
-    Strategy { book: b.clone(), description: "尾盘选股 wencai".into(), enabled: true }
+    Strategy { book: b.clone(), description: "尾盘选股".into(), kind: "wencai".into(), enabled: true }
 }
 
 async fn setup(s: &dyn RegistryStore) -> BookId {
@@ -80,6 +80,9 @@ pub async fn strategies_belong_to_accounts(fx: &Fixture) {
     let list = s.strategies(Some(&b.account)).await.unwrap();
     assert_eq!(list.iter().map(|x| x.book.clone()).collect::<Vec<_>>(), vec![b.clone(), sib.clone()]);
     assert!(!list[1].enabled);
+    assert_eq!(list[0].kind, "wencai");
+    let e = s.upsert_strategy(&Strategy { kind: "k".repeat(65), ..strategy(&b) }, "bob").await.unwrap_err();
+    assert_eq!(field(&e), "kind", "{e}");
     assert_eq!(s.strategy(&b).await.unwrap(), Some(strategy(&b)));
     let e = s.delete_account(&b.account, "bob").await.unwrap_err();
     assert_eq!(field(&e), "account", "{e}");

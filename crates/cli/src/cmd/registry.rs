@@ -60,8 +60,12 @@ pub(crate) enum Registry {
     StrategyPut {
         #[command(flatten)]
         book: BookArgs,
+        /// Its display name.
         #[arg(long, default_value = "")]
         description: String,
+        /// Its type (wencai, pwc, …).
+        #[arg(long, default_value = "")]
+        kind: String,
         /// Not allowed to trade.
         #[arg(long)]
         disabled: bool,
@@ -198,8 +202,8 @@ pub(crate) async fn run(ctx: &Ctx, r: Registry) -> anyhow::Result<ExitCode> {
                     .join("\n")
             })?;
         }
-        Registry::StrategyPut { book, description, disabled, actor } => {
-            let s = Strategy { book: book.id()?, description, enabled: !disabled };
+        Registry::StrategyPut { book, description, kind, disabled, actor } => {
+            let s = Strategy { book: book.id()?, description, kind, enabled: !disabled };
             reg.upsert_strategy(&s, &actor.name()).await?;
             out::emit(f, &s, || format!("strategy {} stored", s.book))?;
         }
@@ -300,8 +304,12 @@ pub(crate) async fn run(ctx: &Ctx, r: Registry) -> anyhow::Result<ExitCode> {
                     accounts.push(b.account.to_string());
                 }
                 if reg.strategy(b).await?.is_none() {
-                    let s =
-                        Strategy { book: b.clone(), description: "registered from the stores".into(), enabled: true };
+                    let s = Strategy {
+                        book: b.clone(),
+                        description: "registered from the stores".into(),
+                        kind: String::new(),
+                        enabled: true,
+                    };
                     reg.upsert_strategy(&s, &who).await?;
                     strategies.push(b.to_string());
                 }
