@@ -295,7 +295,10 @@ fn spawn(name: &str, cmd: &mut Command) -> Result<u32> {
     let dir = base().join(name);
     std::fs::create_dir_all(&dir)?;
     let log = std::fs::File::create(dir.join("stdout.log"))?;
+    // Its own folder as the working folder: never the checkout, which a CI
+    // run deletes while the service lives on.
     let child = cmd
+        .current_dir(&dir)
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
@@ -354,8 +357,22 @@ fn redis_daemon(dir: &Path, port: u16, extra: &[&str]) -> Result<PathBuf> {
     Ok(pidfile)
 }
 
+/// Whether a service we started runs in a folder that has since been
+/// deleted (started from a checkout that is gone: chdb then fails every
+/// write with "getcwd failed" while still answering /ping).
+fn stale(name: &str) -> bool {
+    pids_of(name).iter().any(|p| {
+        alive(*p)
+            && std::fs::read_link(format!("/proc/{p}/cwd")).is_ok_and(|l| l.to_string_lossy().ends_with(" (deleted)"))
+    })
+}
+
 fn start(name: &str) -> Result<()> {
     let b = base();
+    if stale(name) {
+        eprintln!("service {name:<15} runs in a deleted folder; restarting it");
+        down(&[name])?;
+    }
     if in_container(name)? && !answering(name) {
         crate::containers::start(name)?;
         std::fs::create_dir_all(b.join(name))?;
