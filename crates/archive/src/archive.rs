@@ -4,7 +4,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::Bytes;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Utc};
@@ -250,16 +249,22 @@ impl Archive {
         }
     }
 
-    async fn record_part(&self, rel: &str, part: Part) -> Result<()> {
+    /// Records written and checked parts in the manifest: one
+    /// read-modify-write per book or series, not per partition.
+    async fn record_parts(&self, parts: Vec<(String, Part)>) -> Result<()> {
+        if parts.is_empty() {
+            return Ok(());
+        }
         let _g = self.manifest_lock.lock().await;
         let mut m = self.manifest().await?;
         m.format = 1;
-        m.parts.insert(rel.to_owned(), part);
+        m.parts.extend(parts);
         let text = serde_json::to_vec_pretty(&m).map_err(|e| Error::invalid("manifest", "", e.to_string()))?;
         self.put(MANIFEST, text).await
     }
 
-    /// Writes one partition, reads it back and checks it, records it.
+    /// Writes one partition, reads it back and checks it; returns its
+    /// manifest entry (recorded by the caller before the rows leave the store).
     async fn write_part<T: Serialize>(
         &self,
         table: Table,
@@ -268,7 +273,7 @@ impl Archive {
         bytes: Vec<u8>,
         span: (NaiveDateTime, NaiveDateTime),
         decode: impl Fn(Bytes) -> Result<Vec<T>>,
-    ) -> Result<u64> {
+    ) -> Result<Part> {
         let want = digest(rows);
         let size = bytes.len() as u64;
         self.put(rel, bytes).await?;
@@ -286,9 +291,8 @@ impl Archive {
             last: span.1,
             written_at: Utc::now(),
         };
-        self.record_part(rel, part).await?;
         metrics::counter!("sqdata_archive_rows_total", "table" => table.as_str()).increment(rows.len() as u64);
-        Ok(size)
+        Ok(part)
     }
 
     /// Moves rows older than `older_than` (a day, exclusive) from the store
@@ -302,14 +306,13 @@ impl Archive {
         older_than: NaiveDate,
         progress: &(dyn Fn(&Progress) + Send + Sync),
     ) -> Result<ArchiveReport> {
-        let t = Instant::now();
-        let r = match table {
-            Table::Deals => self.archive_deals(stores, older_than, progress).await,
-            Table::Bars => self.archive_bars(stores, older_than, progress).await,
-        };
-        metrics::histogram!("sqdata_op_duration_seconds", "backend" => BACKEND, "op" => "archive")
-            .record(t.elapsed().as_secs_f64());
-        r
+        sqdata_core::obs::timed(BACKEND, "archive", async {
+            match table {
+                Table::Deals => self.archive_deals(stores, older_than, progress).await,
+                Table::Bars => self.archive_bars(stores, older_than, progress).await,
+            }
+        })
+        .await
     }
 
     async fn archive_deals(
@@ -345,7 +348,7 @@ impl Archive {
             for d in old {
                 months.entry((d.time.year(), d.time.month())).or_default().push(d);
             }
-            let mut verified = Vec::new();
+            let (mut verified, mut parts) = (Vec::new(), Vec::new());
             for ((y, m), deals) in months {
                 let rel = deals_path(&book, y, m);
                 let ids: Vec<String> = deals.iter().map(|d| d.id.clone()).collect();
@@ -362,18 +365,20 @@ impl Archive {
                 sort_deals(&mut rows);
                 let span = (rows[0].time, rows[rows.len() - 1].time);
                 let bytes = columns::encode_deals(&rows, &rel)?;
-                let loc = rel.clone();
-                report.bytes +=
-                    self.write_part(Table::Deals, &rel, &rows, bytes, span, |b| columns::decode_deals(b, &loc)).await?;
+                let part =
+                    self.write_part(Table::Deals, &rel, &rows, bytes, span, |b| columns::decode_deals(b, &rel)).await?;
+                report.bytes += part.bytes;
+                parts.push((rel, part));
                 report.parts_written += 1;
                 report.rows_archived += rows.len() as u64;
                 verified.extend(ids);
                 p.rows += rows.len() as u64;
                 progress(&p);
             }
-            // Every month of the book is in the archive and checked: its rows
-            // leave the store in one call (a file store rewrites the book's
-            // CSV once, not once per chunk).
+            // Every month of the book is in the archive, checked and in the
+            // manifest: its rows leave the store in one call (a file store
+            // rewrites the book's CSV once, not once per chunk).
+            self.record_parts(parts).await?;
             report.rows_deleted += stores.deals.delete_deals(&book, &verified).await?;
             p.done += 1;
             progress(&p);
@@ -398,6 +403,7 @@ impl Archive {
             for b in &old {
                 years.entry(b.datetime.year()).or_default().push(*b);
             }
+            let mut parts = Vec::new();
             for (y, bars) in years {
                 let rel = bars_path(&o.key, y);
                 let prev = match self.get(&rel).await? {
@@ -407,15 +413,18 @@ impl Archive {
                 let rows = sqdata_core::upsert_bars(&prev, &bars);
                 let span = (rows[0].datetime, rows[rows.len() - 1].datetime);
                 let bytes = columns::encode_bars(&o.key, &rows, &rel)?;
-                let (loc, key) = (rel.clone(), o.key);
-                report.bytes += self
-                    .write_part(Table::Bars, &rel, &rows, bytes, span, |b| columns::decode_bars(b, &key, &loc))
+                let key = o.key;
+                let part = self
+                    .write_part(Table::Bars, &rel, &rows, bytes, span, |b| columns::decode_bars(b, &key, &rel))
                     .await?;
+                report.bytes += part.bytes;
+                parts.push((rel, part));
                 report.parts_written += 1;
                 report.rows_archived += rows.len() as u64;
                 p.rows += rows.len() as u64;
                 progress(&p);
             }
+            self.record_parts(parts).await?;
             if !old.is_empty() {
                 let archived = TimeRange { from: Some(old[0].datetime), to: Some(old[old.len() - 1].datetime) };
                 report.rows_deleted += stores.bars.delete_bars(&o.key, archived).await?;
@@ -430,6 +439,16 @@ impl Archive {
     /// deals are recorded by id, bars upserted by time. The archive keeps
     /// its copy.
     pub async fn restore(
+        &self,
+        stores: &Stores,
+        table: Table,
+        range: DateRange,
+        progress: &(dyn Fn(&Progress) + Send + Sync),
+    ) -> Result<RestoreReport> {
+        sqdata_core::obs::timed(BACKEND, "restore", self.restore_parts(stores, table, range, progress)).await
+    }
+
+    async fn restore_parts(
         &self,
         stores: &Stores,
         table: Table,

@@ -52,6 +52,17 @@ impl fmt::Debug for ArchiveConfig {
 }
 
 impl ArchiveConfig {
+    /// A relative directory made relative to `root` (S3 URLs unchanged).
+    pub fn rooted(mut self, root: &std::path::Path) -> ArchiveConfig {
+        if !self.url.starts_with("s3://") {
+            let dir = std::path::Path::new(self.url.strip_prefix("file://").unwrap_or(&self.url));
+            if dir.is_relative() {
+                self.url = root.join(dir).display().to_string();
+            }
+        }
+        self
+    }
+
     /// The store, the key prefix inside it and a label for messages.
     pub(crate) fn build(&self) -> Result<(Arc<dyn ObjectStore>, Path, String)> {
         let bad = |e: &dyn fmt::Display| Error::Config(format!("archive {}: {e}", self.url));
@@ -93,5 +104,20 @@ impl ArchiveConfig {
             let store = LocalFileSystem::new_with_prefix(dir).map_err(|e| bad(&e))?;
             Ok((Arc::new(store), Path::default(), dir.to_owned()))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_directories_are_rooted_and_urls_kept() {
+        let root = std::path::Path::new("/srv/sq");
+        let c = |url: &str| ArchiveConfig { url: url.into(), ..Default::default() }.rooted(root).url;
+        assert_eq!(c("archive"), "/srv/sq/archive");
+        assert_eq!(c("file://cold"), "/srv/sq/cold");
+        assert_eq!(c("/abs/dir"), "/abs/dir");
+        assert_eq!(c("s3://bucket/prefix"), "s3://bucket/prefix");
     }
 }

@@ -2,7 +2,6 @@
 //! S3-compatible server of `cargo xtask services up` (a bucket per test),
 //! with the file store as the source.
 
-use std::io::{Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -40,23 +39,11 @@ fn env(var: &str) -> String {
     })
 }
 
-/// Creates a bucket with a plain PUT (the test server takes unsigned
-/// requests; object_store has no bucket API).
-fn create_bucket(endpoint: &str, bucket: &str) {
-    let hostport = endpoint.trim_start_matches("http://").trim_end_matches('/');
-    let mut s = std::net::TcpStream::connect(hostport)
-        .unwrap_or_else(|e| panic!("cannot reach the S3 server at {endpoint} (SQDATA_TEST_S3_URL): {e}"));
-    write!(s, "PUT /{bucket} HTTP/1.1\r\nHost: {hostport}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    assert!(resp.starts_with("HTTP/1.1 200"), "creating bucket {bucket}: {resp}");
-}
-
 fn s3() -> Env {
     let dir = tempfile::tempdir().unwrap();
     let endpoint = env("SQDATA_TEST_S3_URL");
     let bucket = format!("sqdata-t-{:016x}", sqdata_testkit::random_u64());
-    create_bucket(&endpoint, &bucket);
+    sqdata_testkit::create_s3_bucket(&endpoint, &bucket);
     let cfg = ArchiveConfig {
         url: format!("s3://{bucket}/silverquant/archive"),
         endpoint,

@@ -5,59 +5,14 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::path::Path;
-use std::time::Duration;
 
-use common::{ok_json, silverquant_install, sqdata};
+use common::{Cleanup, env, ok_json, silverquant_install, sqdata};
 use sqlx::Connection;
 
-fn env(var: &str) -> String {
-    std::env::var(var)
-        .unwrap_or_else(|_| panic!("{var} is not set: this test needs real servers. Run `cargo xtask test`."))
-}
-
-struct Cleanup {
-    config: sqdata::Config,
-    mysql_db: String,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let (c, db) = (self.config.clone(), self.mysql_db.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-            rt.block_on(async {
-                if let Ok(r) = sqdata::RedisStore::open(c.redis.clone()) {
-                    let _ = tokio::time::timeout(Duration::from_secs(5), r.purge_prefix()).await;
-                }
-                if let Ok(ch) = sqdata::ClickHouseStore::open(c.clickhouse.clone()) {
-                    let _ = tokio::time::timeout(Duration::from_secs(10), ch.drop_database()).await;
-                }
-                if let Ok(mut m) = sqlx::MySqlConnection::connect(&env("SQDATA_TEST_MYSQL_URL")).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS `{db}`")).execute(&mut m).await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
-fn create_bucket(endpoint: &str, bucket: &str) {
-    let hostport = endpoint.trim_start_matches("http://").trim_end_matches('/');
-    let mut s = std::net::TcpStream::connect(hostport).unwrap_or_else(|e| panic!("S3 server at {endpoint}: {e}"));
-    write!(s, "PUT /{bucket} HTTP/1.1\r\nHost: {hostport}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    assert!(resp.starts_with("HTTP/1.1 200"), "creating bucket {bucket}: {resp}");
-}
-
 fn write_config(cwd: &Path) -> Cleanup {
-    let n = format!(
-        "{}_{:x}",
-        std::process::id(),
-        std::time::SystemTime::now().elapsed().map(|d| d.as_nanos()).unwrap_or(0) as u32
-    );
+    // a fresh namespace per run: prefix, databases and bucket
+    let n = format!("{:08x}", sqdata_testkit::random_u64() as u32);
     let mysql = env("SQDATA_TEST_MYSQL_URL");
     let db = format!("sqfull_{n}");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -67,8 +22,8 @@ fn write_config(cwd: &Path) -> Cleanup {
     });
     let registry = format!("{}/{db}", mysql.rsplit_once('/').unwrap().0);
     let endpoint = env("SQDATA_TEST_S3_URL");
-    let bucket = format!("sqfull-{}", n.replace('_', "-"));
-    create_bucket(&endpoint, &bucket);
+    let bucket = format!("sqfull-{n}");
+    sqdata_testkit::create_s3_bucket(&endpoint, &bucket);
     let toml = format!(
         "tier = \"full\"\n\n[file]\nroot = \"data\"\n\n[redis]\nurl = \"{}\"\nprefix = \"sqfull{n}\"\n\n\
          [clickhouse]\nurl = \"{}\"\ndatabase = \"sqfull_{n}\"\njournal_dir = \"chj\"\n\n[hybrid]\nstage = \"writes\"\n\n\
@@ -80,11 +35,7 @@ fn write_config(cwd: &Path) -> Cleanup {
         env("SQDATA_TEST_S3_SECRET_KEY"),
     );
     std::fs::write(cwd.join("sqdata.toml"), toml).unwrap();
-    let mut config = sqdata::Config::load(Some(&cwd.join("sqdata.toml"))).unwrap();
-    // the test process cleans up from its own working folder: keep the
-    // journal it opens in the temporary one
-    config.clickhouse.journal_dir = cwd.join("chj");
-    Cleanup { config, mysql_db: db }
+    Cleanup::new(cwd, Some(db))
 }
 
 #[test]

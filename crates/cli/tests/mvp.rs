@@ -5,34 +5,8 @@
 mod common;
 
 use std::path::Path;
-use std::time::Duration;
 
-use common::{ok_json, silverquant_install, sqdata};
-
-fn env(var: &str) -> String {
-    std::env::var(var)
-        .unwrap_or_else(|_| panic!("{var} is not set: this test needs real servers. Run `cargo xtask test`."))
-}
-
-struct Cleanup(sqdata::Config);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let c = self.0.clone();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-            rt.block_on(async {
-                if let Ok(r) = sqdata::RedisStore::open(c.redis.clone()) {
-                    let _ = tokio::time::timeout(Duration::from_secs(5), r.purge_prefix()).await;
-                }
-                if let Ok(ch) = sqdata::ClickHouseStore::open(c.clickhouse.clone()) {
-                    let _ = tokio::time::timeout(Duration::from_secs(10), ch.drop_database()).await;
-                }
-            });
-        })
-        .join();
-    }
-}
+use common::{Cleanup, env, ok_json, silverquant_install, sqdata};
 
 fn write_config(cwd: &Path) -> Cleanup {
     let n = std::process::id();
@@ -45,11 +19,7 @@ fn write_config(cwd: &Path) -> Cleanup {
         env("SQDATA_TEST_CLICKHOUSE_URL")
     );
     std::fs::write(cwd.join("sqdata.toml"), toml).unwrap();
-    let mut c = sqdata::Config::load(Some(&cwd.join("sqdata.toml"))).unwrap();
-    // the test process cleans up from its own working folder: keep the
-    // journal it opens in the temporary one
-    c.clickhouse.journal_dir = cwd.join("chj");
-    Cleanup(c)
+    Cleanup::new(cwd, None)
 }
 
 #[test]

@@ -314,6 +314,24 @@ pub trait RegistryStore: Send + Sync + std::fmt::Debug {
     /// Makes the registry exactly `dump` (a restore) in one transaction, then
     /// appends a `registry.restore` audit row by `actor`.
     async fn restore_dump(&self, dump: &RegistryDump, actor: &str) -> Result<()>;
+
+    /// Creates the book's account (blank names) and strategy (enabled, with
+    /// `description`) when missing; what exists is kept. Returns (account
+    /// added, strategy added).
+    async fn ensure_book(&self, book: &BookId, description: &str, actor: &str) -> Result<(bool, bool)> {
+        let account = self.account(&book.account).await?.is_none();
+        if account {
+            let a = Account { id: book.account.clone(), name: String::new(), broker: String::new(), meta: Map::new() };
+            self.upsert_account(&a, actor).await?;
+        }
+        let strategy = self.strategy(book).await?.is_none();
+        if strategy {
+            let s =
+                Strategy { book: book.clone(), description: description.into(), kind: String::new(), enabled: true };
+            self.upsert_strategy(&s, actor).await?;
+        }
+        Ok((account, strategy))
+    }
 }
 
 #[cfg(test)]

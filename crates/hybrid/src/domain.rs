@@ -70,6 +70,10 @@ struct Inner {
 pub(crate) struct Domain {
     pub(crate) name: &'static str,
     threshold: u32,
+    /// The primary may lose this state on a restart (Redis without
+    /// persistence): one failed read opens the breaker, so recovery compares
+    /// the books before the primary serves again.
+    pub(crate) volatile: bool,
     inner: Mutex<Inner>,
     pub(crate) journal: Journal,
     /// Writes hold it shared; the switch back to healthy holds it exclusive.
@@ -86,13 +90,20 @@ fn gauge(name: &'static str, mode: Mode) {
 }
 
 impl Domain {
-    pub(crate) fn new(name: &'static str, threshold: u32, journal: Journal, alerter: Arc<dyn Alerter>) -> Domain {
+    pub(crate) fn new(
+        name: &'static str,
+        threshold: u32,
+        volatile: bool,
+        journal: Journal,
+        alerter: Arc<dyn Alerter>,
+    ) -> Domain {
         // Journaled writes from before a restart: the primary is stale until replayed.
         let mode = if journal.len() > 0 { Mode::Degraded } else { Mode::Healthy };
         gauge(name, mode);
         Domain {
             name,
             threshold,
+            volatile,
             inner: Mutex::new(Inner {
                 mode,
                 since: Instant::now(),

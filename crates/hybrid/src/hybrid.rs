@@ -89,11 +89,18 @@ impl Hybrid {
             Some(u) => Arc::new(HttpWebhook::new(u)),
             None => Arc::new(LogAlerter),
         };
-        let dom = |name: &'static str| -> Result<Domain> {
-            Ok(Domain::new(name, cfg.breaker_failures, Journal::open(&cfg.journal_dir, name)?, alerter.clone()))
+        let dom = |name: &'static str, volatile: bool| -> Result<Domain> {
+            let journal = Journal::open(&cfg.journal_dir, name)?;
+            Ok(Domain::new(name, cfg.breaker_failures, volatile, journal, alerter.clone()))
         };
-        let (positions, quotes, deals, assets, bars) =
-            (dom("positions")?, dom("quotes")?, dom("deals")?, dom("assets")?, dom("bars")?);
+        // Hot position state may come back empty from a restarted server.
+        let (positions, quotes, deals, assets, bars) = (
+            dom("positions", true)?,
+            dom("quotes", false)?,
+            dom("deals", false)?,
+            dom("assets", false)?,
+            dom("bars", false)?,
+        );
         let rollout = Rollout::new(&cfg)?;
         Ok(Arc::new_cyclic(|me| Hybrid {
             primary,
@@ -410,10 +417,7 @@ impl Hybrid {
             }
             Err(e) if e.is_invalid_input() => Err(e),
             Err(e) => {
-                // Positions degrade at the first failure: a server that failed
-                // once may come back without its state (a restart without
-                // persistence), and only recovery compares every book.
-                d.primary_failed(&e, d.name == "positions");
+                d.primary_failed(&e, d.volatile);
                 d.fallback();
                 secondary.await
             }

@@ -538,24 +538,7 @@ impl Store {
         self.reg_run(py, move |r| {
             Box::pin(async move {
                 if register {
-                    if r.account(&b.account).await?.is_none() {
-                        let a = sqdata::Account {
-                            id: b.account.clone(),
-                            name: String::new(),
-                            broker: String::new(),
-                            meta: Default::default(),
-                        };
-                        r.upsert_account(&a, &actor).await?;
-                    }
-                    if r.strategy(&b).await?.is_none() {
-                        let s = sqdata::Strategy {
-                            book: b.clone(),
-                            description: String::new(),
-                            kind: String::new(),
-                            enabled: true,
-                        };
-                        r.upsert_strategy(&s, &actor).await?;
-                    }
+                    r.ensure_book(&b, "", &actor).await?;
                 }
                 Ok(r.put_params(&b, &doc, &actor, &note).await?.version)
             })

@@ -124,12 +124,6 @@ pub async fn open_registry(config: &Config) -> Result<Arc<SqlStore>> {
 #[cfg(feature = "minio")]
 pub fn open_archive(config: &Config) -> Result<Archive> {
     config.validate()?;
-    let mut cfg = config.archive.clone();
-    if !cfg.url.starts_with("s3://") {
-        let dir = std::path::PathBuf::from(cfg.url.strip_prefix("file://").unwrap_or(&cfg.url));
-        if dir.is_relative() {
-            cfg.url = config.file.root.join(dir).display().to_string();
-        }
-    }
+    let cfg = config.archive.clone().rooted(&config.file.root);
     Archive::open(&cfg)
 }

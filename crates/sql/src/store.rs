@@ -161,10 +161,8 @@ impl SqlStore {
     pub async fn open(cfg: SqlConfig) -> Result<SqlStore> {
         sqlx::any::install_default_drivers();
         let backend = cfg.backend()?;
-        let compiled = match backend {
-            "mysql" => cfg!(feature = "mysql"),
-            _ => cfg!(feature = "sqlite"),
-        };
+        const BUILT: [(&str, bool); 2] = [("mysql", cfg!(feature = "mysql")), ("sqlite", cfg!(feature = "sqlite"))];
+        let compiled = BUILT.iter().any(|(b, on)| *b == backend && *on);
         if !compiled {
             return Err(Error::Config(format!("this build has no {backend} driver (cargo feature `{backend}`)")));
         }
@@ -385,7 +383,17 @@ fn audit_row(r: &AnyRow) -> Attempt<AuditEntry> {
     })
 }
 
+const ACCOUNT_COLUMNS: &str = "id, name, broker, meta";
+const STRATEGY_COLUMNS: &str = "account, book, description, kind, enabled";
 const PARAM_COLUMNS: &str = "version, params, actor, note, created_ms";
+
+async fn account_exists(tx: &mut Transaction<'static, Any>, id: &AccountCode) -> Attempt<bool> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sq_accounts WHERE id = ?")
+        .bind(id.as_str())
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(n > 0)
+}
 
 async fn strategy_exists(tx: &mut Transaction<'static, Any>, book: &BookId) -> Attempt<bool> {
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sq_strategies WHERE account = ? AND book = ?")
@@ -450,11 +458,7 @@ impl RegistryStore for SqlStore {
         let meta = Value::Object(account.meta.clone()).to_string();
         self.retry("upsert_account", || async {
             let mut tx = self.pool.begin().await?;
-            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sq_accounts WHERE id = ?")
-                .bind(account.id.as_str())
-                .fetch_one(&mut *tx)
-                .await?;
-            let sql = if n > 0 {
+            let sql = if account_exists(&mut tx, &account.id).await? {
                 "UPDATE sq_accounts SET name = ?, broker = ?, meta = ?, updated_ms = ? WHERE id = ?"
             } else {
                 "INSERT INTO sq_accounts (name, broker, meta, updated_ms, id) VALUES (?, ?, ?, ?, ?)"
@@ -477,7 +481,7 @@ impl RegistryStore for SqlStore {
 
     async fn account(&self, id: &AccountCode) -> Result<Option<Account>> {
         self.read("account", async {
-            let row = sqlx::query("SELECT id, name, broker, meta FROM sq_accounts WHERE id = ?")
+            let row = sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM sq_accounts WHERE id = ?"))
                 .bind(id.as_str())
                 .fetch_optional(&self.pool)
                 .await?;
@@ -488,8 +492,9 @@ impl RegistryStore for SqlStore {
 
     async fn accounts(&self) -> Result<Vec<Account>> {
         self.read("accounts", async {
-            let rows =
-                sqlx::query("SELECT id, name, broker, meta FROM sq_accounts ORDER BY id").fetch_all(&self.pool).await?;
+            let rows = sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM sq_accounts ORDER BY id"))
+                .fetch_all(&self.pool)
+                .await?;
             rows.iter().map(account_row).collect()
         })
         .await
@@ -525,11 +530,7 @@ impl RegistryStore for SqlStore {
         let book = &strategy.book;
         self.retry("upsert_strategy", || async {
             let mut tx = self.pool.begin().await?;
-            let accounts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sq_accounts WHERE id = ?")
-                .bind(book.account.as_str())
-                .fetch_one(&mut *tx)
-                .await?;
-            if accounts == 0 {
+            if !account_exists(&mut tx, &book.account).await? {
                 return Err(Error::invalid("account", &book.account, "no such account; create it first").into());
             }
             let sql = if strategy_exists(&mut tx, book).await? {
@@ -556,13 +557,12 @@ impl RegistryStore for SqlStore {
 
     async fn strategy(&self, book: &BookId) -> Result<Option<Strategy>> {
         self.read("strategy", async {
-            let row = sqlx::query(
-                "SELECT account, book, description, kind, enabled FROM sq_strategies WHERE account = ? AND book = ?",
-            )
-            .bind(book.account.as_str())
-            .bind(book.book.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
+            let row =
+                sqlx::query(&format!("SELECT {STRATEGY_COLUMNS} FROM sq_strategies WHERE account = ? AND book = ?"))
+                    .bind(book.account.as_str())
+                    .bind(book.book.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?;
             row.as_ref().map(strategy_row).transpose()
         })
         .await
@@ -572,15 +572,15 @@ impl RegistryStore for SqlStore {
         self.read("strategies", async {
             let rows = match account {
                 Some(a) => {
-                    sqlx::query(
-                        "SELECT account, book, description, kind, enabled FROM sq_strategies WHERE account = ? ORDER BY account, book",
-                    )
+                    sqlx::query(&format!(
+                        "SELECT {STRATEGY_COLUMNS} FROM sq_strategies WHERE account = ? ORDER BY account, book"
+                    ))
                     .bind(a.as_str())
                     .fetch_all(&self.pool)
                     .await?
                 }
                 None => {
-                    sqlx::query("SELECT account, book, description, kind, enabled FROM sq_strategies ORDER BY account, book")
+                    sqlx::query(&format!("SELECT {STRATEGY_COLUMNS} FROM sq_strategies ORDER BY account, book"))
                         .fetch_all(&self.pool)
                         .await?
                 }
@@ -738,14 +738,13 @@ impl RegistryStore for SqlStore {
         self.read("dump", async {
             // One read transaction: a consistent picture.
             let mut tx = self.pool.begin().await?;
-            let rows =
-                sqlx::query("SELECT id, name, broker, meta FROM sq_accounts ORDER BY id").fetch_all(&mut *tx).await?;
+            let rows = sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM sq_accounts ORDER BY id"))
+                .fetch_all(&mut *tx)
+                .await?;
             let accounts = rows.iter().map(account_row).collect::<Attempt<Vec<_>>>()?;
-            let rows = sqlx::query(
-                "SELECT account, book, description, kind, enabled FROM sq_strategies ORDER BY account, book",
-            )
-            .fetch_all(&mut *tx)
-            .await?;
+            let rows = sqlx::query(&format!("SELECT {STRATEGY_COLUMNS} FROM sq_strategies ORDER BY account, book"))
+                .fetch_all(&mut *tx)
+                .await?;
             let strategies = rows.iter().map(strategy_row).collect::<Attempt<Vec<_>>>()?;
             let rows = sqlx::query(&format!(
                 "SELECT account, book, {PARAM_COLUMNS} FROM sq_params ORDER BY account, book, version"

@@ -106,6 +106,21 @@ pub fn fresh_codes(n: usize) -> Vec<Code> {
     out
 }
 
+/// Creates a bucket on the S3 test server with a plain unsigned PUT (moto
+/// takes it; `object_store` has no bucket API). Panics, naming the server,
+/// when it cannot.
+pub fn create_s3_bucket(endpoint: &str, bucket: &str) {
+    use std::io::{Read, Write};
+    let hostport = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(hostport)
+        .unwrap_or_else(|e| panic!("cannot reach the S3 server at {endpoint} (SQDATA_TEST_S3_URL): {e}"));
+    write!(s, "PUT /{bucket} HTTP/1.1\r\nHost: {hostport}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        .expect("send the bucket request");
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("read the bucket response");
+    assert!(resp.starts_with("HTTP/1.1 200"), "creating bucket {bucket}: {resp}");
+}
+
 /// Parses a known-good code.
 pub fn code(s: &str) -> Code {
     Code::parse(s).unwrap()

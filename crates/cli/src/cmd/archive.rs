@@ -61,6 +61,12 @@ fn bar() -> ProgressBar {
     pb
 }
 
+fn show(pb: &ProgressBar, p: &sqdata::archive::Progress) {
+    pb.set_length(p.total);
+    pb.set_position(p.done);
+    pb.set_prefix(p.rows.to_string());
+}
+
 pub(crate) async fn run(ctx: &Ctx, a: Archive) -> anyhow::Result<ExitCode> {
     let c = ctx.config()?;
     let archive = sqdata::open_archive(&c).context("opening the archive")?;
@@ -68,14 +74,10 @@ pub(crate) async fn run(ctx: &Ctx, a: Archive) -> anyhow::Result<ExitCode> {
     match a {
         Archive::Run { table, older_than } => {
             let day = parse_date("older_than", &older_than)?;
-            let stores = ctx.stores()?;
+            let stores = sqdata::open(&c)?;
             let pb = bar();
             pb.set_message("archiving");
-            let progress = |p: &sqdata::archive::Progress| {
-                pb.set_length(p.total);
-                pb.set_position(p.done);
-                pb.set_prefix(p.rows.to_string());
-            };
+            let progress = |p: &sqdata::archive::Progress| show(&pb, p);
             let r = archive.archive(&stores, table.into(), day, &progress).await;
             pb.finish_and_clear();
             let r = r?;
@@ -96,14 +98,10 @@ pub(crate) async fn run(ctx: &Ctx, a: Archive) -> anyhow::Result<ExitCode> {
                 from: from.map(|s| parse_date("from", &s)).transpose()?,
                 to: to.map(|s| parse_date("to", &s)).transpose()?,
             };
-            let stores = ctx.stores()?;
+            let stores = sqdata::open(&c)?;
             let pb = bar();
             pb.set_message("restoring");
-            let progress = |p: &sqdata::archive::Progress| {
-                pb.set_length(p.total);
-                pb.set_position(p.done);
-                pb.set_prefix(p.rows.to_string());
-            };
+            let progress = |p: &sqdata::archive::Progress| show(&pb, p);
             let r = archive.restore(&stores, table.into(), range, &progress).await;
             pb.finish_and_clear();
             let r = r?;

@@ -41,17 +41,12 @@ impl Ctx {
         Ok(c)
     }
 
-    pub(crate) fn opened(&self) -> anyhow::Result<sqdata::Opened> {
-        let c = self.config()?;
-        sqdata::open_all(&c).with_context(|| format!("opening the {} tier", c.tier))
-    }
-
-    /// As [`Ctx::opened`], with the registry among the backends (so health,
+    /// Every configured store (`sqdata::open_all`), with the registry among the backends (so health,
     /// monitor and serve report it). A registry that cannot be opened is
     /// reported down, not fatal: the trading stores may still serve.
     pub(crate) async fn opened_with_registry(&self) -> anyhow::Result<sqdata::Opened> {
         let c = self.config()?;
-        let mut opened = self.opened()?;
+        let mut opened = sqdata::open_all(&c).with_context(|| format!("opening the {} tier", c.tier))?;
         match sqdata::open_registry(&c).await {
             Ok(r) => opened.stores.backends.push(r),
             Err(e) => opened.stores.backends.push(std::sync::Arc::new(Unopened {

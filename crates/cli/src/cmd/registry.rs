@@ -289,7 +289,7 @@ pub(crate) async fn run(ctx: &Ctx, r: Registry) -> anyhow::Result<ExitCode> {
             out::emit(f, &v, || format!("{} v{} stored (the parameters of v{to})", v.book, v.version))?;
         }
         Registry::SyncBooks { actor } => {
-            let stores = ctx.stores()?;
+            let stores = sqdata::open(&c)?;
             let mut books = std::collections::BTreeSet::new();
             books.extend(stores.positions.list_books().await?);
             books.extend(stores.deals.list_books().await?);
@@ -297,20 +297,11 @@ pub(crate) async fn run(ctx: &Ctx, r: Registry) -> anyhow::Result<ExitCode> {
             let (mut accounts, mut strategies) = (Vec::new(), Vec::new());
             let who = actor.name();
             for b in &books {
-                if reg.account(&b.account).await?.is_none() {
-                    let a =
-                        Account { id: b.account.clone(), name: String::new(), broker: String::new(), meta: Map::new() };
-                    reg.upsert_account(&a, &who).await?;
+                let (account, strategy) = reg.ensure_book(b, "registered from the stores", &who).await?;
+                if account {
                     accounts.push(b.account.to_string());
                 }
-                if reg.strategy(b).await?.is_none() {
-                    let s = Strategy {
-                        book: b.clone(),
-                        description: "registered from the stores".into(),
-                        kind: String::new(),
-                        enabled: true,
-                    };
-                    reg.upsert_strategy(&s, &who).await?;
+                if strategy {
                     strategies.push(b.to_string());
                 }
             }

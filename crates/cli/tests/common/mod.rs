@@ -50,3 +50,53 @@ pub fn silverquant_install(root: &Path) -> PathBuf {
         .unwrap();
     book
 }
+
+/// A `SQDATA_TEST_*` variable, or a failure saying how to get it.
+pub fn env(var: &str) -> String {
+    std::env::var(var)
+        .unwrap_or_else(|_| panic!("{var} is not set: this test needs real servers. Run `cargo xtask test`."))
+}
+
+/// Removes what a server-backed test created: its Redis prefix, its
+/// ClickHouse database and (full tier) its MySQL database. The journal the
+/// cleanup opens lives in the test's temporary folder, not the crate's.
+#[cfg(all(feature = "redis", feature = "clickhouse"))]
+pub struct Cleanup {
+    pub config: sqdata::Config,
+    pub mysql_db: Option<String>,
+}
+
+#[cfg(all(feature = "redis", feature = "clickhouse"))]
+impl Cleanup {
+    pub fn new(cwd: &Path, mysql_db: Option<String>) -> Cleanup {
+        let mut config = sqdata::Config::load(Some(&cwd.join("sqdata.toml"))).unwrap();
+        config.clickhouse.journal_dir = cwd.join("chj");
+        Cleanup { config, mysql_db }
+    }
+}
+
+#[cfg(all(feature = "redis", feature = "clickhouse"))]
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        use std::time::Duration;
+        let (c, db) = (self.config.clone(), self.mysql_db.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async {
+                if let Ok(r) = sqdata::RedisStore::open(c.redis.clone()) {
+                    let _ = tokio::time::timeout(Duration::from_secs(5), r.purge_prefix()).await;
+                }
+                if let Ok(ch) = sqdata::ClickHouseStore::open(c.clickhouse.clone()) {
+                    let _ = tokio::time::timeout(Duration::from_secs(10), ch.drop_database()).await;
+                }
+                if let Some(db) = db {
+                    use sqlx::Connection;
+                    if let Ok(mut m) = sqlx::MySqlConnection::connect(&env("SQDATA_TEST_MYSQL_URL")).await {
+                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS `{db}`")).execute(&mut m).await;
+                    }
+                }
+            });
+        })
+        .join();
+    }
+}
