@@ -6,6 +6,14 @@
 //! (Delta/DoubleDelta/T64 + ZSTD), a bloom-filter skip index on deal ids and
 //! a TTL on the operations log.
 
+use std::collections::HashSet;
+
+use clickhouse::Row;
+use serde::Deserialize;
+use sqdata_core::Result;
+
+use crate::core::Inner;
+
 /// What the server is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServerVersion {
@@ -170,6 +178,37 @@ ENGINE = MergeTree ORDER BY version"
 
 /// Tables whose storage the stats report covers.
 pub const TABLES: [&str; 7] = ["deals", "deal_daily", "deal_monthly", "assets", "bars", "bar_series", "ops_log"];
+
+/// Creates the database and the migrations ledger, then runs the migrations
+/// the ledger does not list yet, recording each.
+pub(crate) async fn migrate(inner: &Inner, version: ServerVersion) -> Result<()> {
+    let db = &inner.cfg.database;
+    inner.t("migrate", inner.base.query(&format!("CREATE DATABASE IF NOT EXISTS {db}")).execute()).await?;
+    inner.t("migrate", inner.base.query(&ledger().replace("{db}", db)).execute()).await?;
+    #[derive(Row, Deserialize)]
+    struct Applied {
+        version: u32,
+    }
+    let applied: Vec<Applied> = inner
+        .t("migrate", inner.base.query(&format!("SELECT version FROM {db}.schema_migrations")).fetch_all())
+        .await?;
+    let applied: HashSet<u32> = applied.into_iter().map(|a| a.version).collect();
+    for m in migrations(version) {
+        if applied.contains(&m.version) {
+            continue;
+        }
+        for stmt in &m.statements {
+            inner.t("migrate", inner.base.query(&stmt.replace("{db}", db)).execute()).await?;
+        }
+        let q = inner
+            .base
+            .query(&format!("INSERT INTO {db}.schema_migrations (version, name, applied) SELECT ?, ?, now()"))
+            .bind(m.version)
+            .bind(m.name);
+        inner.t("migrate", q.execute()).await?;
+    }
+    Ok(())
+}
 
 #[cfg(test)]
 mod tests {
