@@ -9,6 +9,9 @@
 //! outlive `services up` (the tests run afterwards), a second `up` finds
 //! them, and `down` removes them. `SQDATA_SERVICES=local` forces local
 //! processes; `SQDATA_SERVICES=docker` fails when no engine answers.
+//!
+//! Which services have a container, and its image, ports and readiness, is
+//! `Service::image` (service.rs); this module turns that into a request.
 
 use std::io::{Read, Write};
 use std::time::Duration;
@@ -18,10 +21,12 @@ use testcontainers::core::{IntoContainerPort, ReuseDirective, WaitFor};
 use testcontainers::runners::SyncRunner;
 use testcontainers::{ContainerRequest, GenericImage, ImageExt};
 
-use crate::services::{CLICKHOUSE_HTTP, CLICKHOUSE_TCP, MYSQL_PORT, REDIS_PORT, S3_PORT};
+use crate::service::{Ready, Service};
 
-/// The services a container can provide.
-pub(crate) const CONTAINERIZED: [&str; 4] = ["redis", "mysql", "clickhouse", "s3"];
+/// The services a container can provide, in start order.
+pub(crate) fn containerized() -> impl Iterator<Item = Service> {
+    Service::ALL.into_iter().filter(|s| s.image().is_some())
+}
 
 /// Where the engine is, when one answers (and containers are not refused).
 pub(crate) fn engine() -> Result<Option<String>> {
@@ -66,61 +71,44 @@ fn ping(socket: &str) -> bool {
 }
 
 /// The container of one service (None: the service is not containerized).
-pub(crate) fn request(name: &str) -> Option<ContainerRequest<GenericImage>> {
-    let named = |r: ContainerRequest<GenericImage>| {
-        r.with_container_name(format!("sqdata-test-{name}"))
-            .with_reuse(ReuseDirective::Always)
-            .with_label("org.sqdata.test-service", name)
+pub(crate) fn request(service: Service) -> Option<ContainerRequest<GenericImage>> {
+    let image = service.image()?;
+    let wait = match image.ready {
+        Ready::Stdout(m) => WaitFor::message_on_stdout(m),
+        Ready::Stderr(m) => WaitFor::message_on_stderr(m),
+        Ready::Seconds(s) => WaitFor::seconds(s),
     };
-    Some(match name {
-        "redis" => named(
-            GenericImage::new("redis", "7.2-alpine")
-                .with_exposed_port(6379.tcp())
-                .with_wait_for(WaitFor::message_on_stdout("Ready to accept connections"))
-                .with_mapped_port(REDIS_PORT, 6379.tcp()),
-        ),
-        "mysql" => named(
-            GenericImage::new("mariadb", "11.4")
-                .with_exposed_port(3306.tcp())
-                .with_wait_for(WaitFor::message_on_stderr("port: 3306"))
-                .with_env_var("MARIADB_ALLOW_EMPTY_ROOT_PASSWORD", "1")
-                .with_env_var("MARIADB_ROOT_HOST", "%")
-                .with_env_var("MARIADB_DATABASE", "test")
-                .with_mapped_port(MYSQL_PORT, 3306.tcp()),
-        ),
-        "clickhouse" => named(
-            GenericImage::new("yandex/clickhouse-server", "18.16.1")
-                .with_exposed_port(8123.tcp())
-                .with_wait_for(WaitFor::seconds(1))
-                .with_mapped_port(CLICKHOUSE_HTTP, 8123.tcp())
-                .with_mapped_port(CLICKHOUSE_TCP, 9000.tcp()),
-        ),
-        "s3" => named(
-            GenericImage::new("motoserver/moto", "5.2.3")
-                .with_exposed_port(5000.tcp())
-                .with_wait_for(WaitFor::seconds(1))
-                .with_mapped_port(S3_PORT, 5000.tcp()),
-        ),
-        _ => return None,
-    })
+    let mut r: ContainerRequest<GenericImage> =
+        GenericImage::new(image.name, image.tag).with_exposed_port(image.expose.tcp()).with_wait_for(wait).into();
+    for (k, v) in image.env {
+        r = r.with_env_var(*k, *v);
+    }
+    for (host, container) in image.ports {
+        r = r.with_mapped_port(*host, container.tcp());
+    }
+    Some(
+        r.with_container_name(format!("sqdata-test-{service}"))
+            .with_reuse(ReuseDirective::Always)
+            .with_label("org.sqdata.test-service", service.as_str()),
+    )
 }
 
 /// Starts (or finds) the service's container; the caller then waits until
 /// the server answers on its host port, as for a local one.
-pub(crate) fn start(name: &str) -> Result<()> {
-    let Some(req) = request(name) else { bail!("{name} has no container") };
+pub(crate) fn start(service: Service) -> Result<()> {
+    let Some(req) = request(service) else { bail!("{service} has no container") };
     // A reused container is not removed when the handle drops.
-    let c = req.start().with_context(|| format!("starting the {name} container"))?;
-    eprintln!("service {name:<15} container {} (testcontainers)", c.id());
+    let c = req.start().with_context(|| format!("starting the {service} container"))?;
+    eprintln!("service {service:<15} container {} (testcontainers)", c.id());
     Ok(())
 }
 
 /// Removes the service's container, if there is one.
-pub(crate) fn stop(name: &str) -> Result<()> {
-    let Some(req) = request(name) else { return Ok(()) };
-    let c = req.start().with_context(|| format!("finding the {name} container"))?;
-    c.rm().with_context(|| format!("removing the {name} container"))?;
-    eprintln!("service {name:<15} container removed");
+pub(crate) fn stop(service: Service) -> Result<()> {
+    let Some(req) = request(service) else { return Ok(()) };
+    let c = req.start().with_context(|| format!("finding the {service} container"))?;
+    c.rm().with_context(|| format!("removing the {service} container"))?;
+    eprintln!("service {service:<15} container removed");
     Ok(())
 }
 
@@ -135,11 +123,13 @@ mod tests {
 
     #[test]
     fn every_containerized_service_maps_the_local_ports() {
-        for name in CONTAINERIZED {
-            let r = request(name).unwrap_or_else(|| panic!("{name}"));
+        for s in containerized() {
+            let r = request(s).unwrap_or_else(|| panic!("{s}"));
             let ports = r.ports().map(|p| p.to_vec()).unwrap_or_default();
-            assert!(!ports.is_empty(), "{name}: fixed host ports, so SQDATA_TEST_* stay the same");
+            assert!(!ports.is_empty(), "{s}: fixed host ports, so SQDATA_TEST_* stay the same");
         }
-        assert!(request("redis-cluster").is_none(), "cluster nodes announce their own addresses: local");
+        assert!(request(Service::RedisCluster).is_none(), "cluster nodes announce their own addresses: local");
+        let names: Vec<_> = containerized().map(Service::as_str).collect();
+        assert_eq!(names, ["redis", "mysql", "clickhouse", "s3"]);
     }
 }

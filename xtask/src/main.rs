@@ -3,52 +3,125 @@
 //! - `ci`: exactly what `.ci/run` runs — fmt, clippy, every tier's build,
 //!   the whole test suite, and the embedded demo as a smoke test.
 //! - `build --tier embedded|mvp|full`: build the CLI with the tier's features.
-//! - `test`: the test suite (nextest when installed).
-//! - `services`: local test servers; `rollout`: the phased rollout.
+//! - `test [ARGS]...`: the test suite (nextest when installed).
+//! - `services`: local test servers (`services.rs` picks, per service in
+//!   `service.rs`, a local process in `local.rs` or a container in
+//!   `containers.rs`); `rollout`: the phased rollout (`rollout.rs`).
+//!
+//! Arguments are parsed with clap, as in the CLI.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::service::Service;
 
 mod containers;
+mod local;
 mod rollout;
+mod service;
 mod services;
+mod util;
 
-/// The cargo features of each tier on the `sqdata` facade (and so the CLI):
-/// embedded = files + SQLite registry; mvp = + Redis + ClickHouse;
-/// full = mvp + MySQL registry + MinIO archives.
-const TIERS: &[(&str, &str)] = &[("embedded", ""), ("mvp", "mvp"), ("full", "full")];
+/// The project's workflows: what `.ci/run` runs, the tiers' builds, the
+/// tests, their servers and the phased rollout.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// fmt, clippy, every tier, tests, demo (what .ci/run runs)
+    Ci,
+    /// Build the sqdata CLI for a tier
+    Build {
+        /// The tier: which backends are built in
+        #[arg(long, value_enum, default_value_t = Tier::Embedded)]
+        tier: Tier,
+    },
+    /// Run the test suite (cargo nextest when installed) with the local test servers up
+    Test {
+        /// Passed on to `cargo nextest run` (or `cargo test`), `--` included
+        #[arg(allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<String>,
+        /// What follows a `--` right after `test` (clap takes that `--` away).
+        #[arg(last = true, hide = true)]
+        after: Vec<String>,
+    },
+    /// Local test servers (redis, redis-cluster, redis-sentinel, mysql, clickhouse, s3; chdb on
+    /// request) and their SQDATA_TEST_* variables
+    Services(services::Args),
+    /// The phased rollout: benchmark files, migrate + verify, benchmark mvp, full tier (registry,
+    /// archives)
+    Rollout(rollout::Args),
+}
+
+/// A build tier: the cargo features on the `sqdata` facade (and so the CLI).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Tier {
+    /// files + SQLite registry (no server)
+    #[value(name = "embedded")]
+    Embedded,
+    /// embedded + Redis + ClickHouse
+    #[value(name = "mvp")]
+    Mvp,
+    /// mvp + MySQL registry + MinIO archives
+    #[value(name = "full")]
+    Full,
+}
+
+impl Tier {
+    const ALL: [Tier; 3] = [Tier::Embedded, Tier::Mvp, Tier::Full];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Tier::Embedded => "embedded",
+            Tier::Mvp => "mvp",
+            Tier::Full => "full",
+        }
+    }
+
+    /// The features to build `sqdata-cli` with (after `--no-default-features`).
+    fn features(self) -> &'static str {
+        match self {
+            Tier::Embedded => "",
+            Tier::Mvp => "mvp",
+            Tier::Full => "full",
+        }
+    }
+}
+
+/// `test`'s arguments as they were given: a leading `--` (clap's
+/// end-of-options marker) put back in front of what followed it.
+fn nextest_args(mut args: Vec<String>, after: Vec<String>) -> Vec<String> {
+    if !after.is_empty() {
+        args.push("--".into());
+        args.extend(after);
+    }
+    args
+}
 
 fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cli = Cli::parse();
     let root = project_root();
     std::env::set_current_dir(&root)?;
-    match args.first().map(String::as_str) {
-        Some("ci") => ci(),
-        Some("build") => {
-            let tier = flag(&args, "--tier").unwrap_or_else(|| "embedded".into());
-            build_tier(&tier, false)
-        }
-        Some("test") => test(&args[1..]),
-        Some("services") => services::main(&args[1..]),
-        Some("rollout") => rollout::main(&args[1..]),
-        _ => {
-            eprintln!(
-                "usage: cargo xtask <command>\n\n  ci                     fmt, clippy, every tier, tests, demo (what .ci/run runs)\n  build --tier TIER      build the sqdata CLI for embedded | mvp | full\n  test [ARGS]            run the test suite (cargo nextest when installed)\n  services install|up|down|status|env [--only a,b]\n                         local test servers (redis, redis-cluster, redis-sentinel, mysql,\n                         clickhouse, s3; chdb on request) and their SQDATA_TEST_* variables\n  rollout phase0|phase1|phase2|phase3 [--rollback] [--quick] [--config FILE] [--data-dir DIR]\n                         [--archive-before DAY]  the phased rollout: benchmark files, migrate + verify,\n                         benchmark mvp, full tier (registry, archives)"
-            );
-            bail!("unknown command {:?}", args.first());
-        }
+    match cli.command {
+        Cmd::Ci => ci(),
+        Cmd::Build { tier } => build_tier(tier, false),
+        Cmd::Test { args, after } => test(&nextest_args(args, after)),
+        Cmd::Services(args) => services::main(&args),
+        Cmd::Rollout(args) => rollout::main(&args),
     }
 }
 
 pub(crate) fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
-}
-
-pub(crate) fn flag(args: &[String], name: &str) -> Option<String> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
 }
 
 pub(crate) fn run(what: &str, cmd: &mut Command) -> Result<()> {
@@ -70,24 +143,22 @@ fn has_nextest() -> bool {
     cargo().args(["nextest", "--version"]).output().map(|o| o.status.success()).unwrap_or(false)
 }
 
-fn build_tier(tier: &str, check_only: bool) -> Result<()> {
-    let Some((_, features)) = TIERS.iter().find(|(t, _)| *t == tier) else {
-        bail!("unknown tier {tier:?}: expected embedded, mvp or full");
-    };
+fn build_tier(tier: Tier, check_only: bool) -> Result<()> {
+    let features = tier.features();
     let mut c = cargo();
     c.args([if check_only { "check" } else { "build" }, "-p", "sqdata-cli", "--no-default-features"]);
     if !features.is_empty() {
         c.args(["--features", features]);
     }
-    run(&format!("build tier {tier}"), &mut c)
+    run(&format!("build tier {}", tier.as_str()), &mut c)
 }
 
 /// Brings the local test servers up (installing them if needed) and runs
 /// the whole suite with their `SQDATA_TEST_*` variables.
 fn test(extra: &[String]) -> Result<()> {
-    let set = services::default_set();
+    let set = Service::default_set();
     let env = services::up(&set)?;
-    let without_chdb = !set.contains(&"chdb");
+    let without_chdb = !set.contains(&Service::Chdb);
     if without_chdb {
         eprintln!(
             "\nWARNING: the chdb-http shim (shared/tools/chdb-http) is not beside this checkout: the \
@@ -171,7 +242,7 @@ fn ci() -> Result<()> {
     let t = Instant::now();
     run("fmt", cargo().args(["fmt", "--all", "--", "--check"]))?;
     run("clippy", cargo().args(["clippy", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"]))?;
-    for (tier, _) in TIERS {
+    for tier in Tier::ALL {
         build_tier(tier, false)?;
     }
     test(&[])?;
@@ -188,4 +259,52 @@ fn ci() -> Result<()> {
 
 pub(crate) fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| project_root().join("target"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cmd, clap::Error> {
+        Cli::try_parse_from(["cargo xtask"].iter().chain(args)).map(|c| c.command)
+    }
+
+    fn test_args(args: &[&str]) -> Vec<String> {
+        match parse(&[&["test"], args].concat()) {
+            Ok(Cmd::Test { args, after }) => nextest_args(args, after),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn test_passes_its_arguments_on_as_given() {
+        for args in [
+            &[][..],
+            &["--", "--nocapture"],
+            &["-E", "test(/^redis::/)", "--no-capture"],
+            &["-E", "test(x)", "--", "--skip", "y"],
+            &["some_filter", "--", "--", "z"],
+        ] {
+            assert_eq!(test_args(args), args, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn build_takes_a_tier_embedded_by_default() {
+        assert!(matches!(parse(&["build"]), Ok(Cmd::Build { tier: Tier::Embedded })));
+        assert!(matches!(parse(&["build", "--tier", "full"]), Ok(Cmd::Build { tier: Tier::Full })));
+        assert!(parse(&["build", "--tier", "huge"]).is_err());
+        assert_eq!(
+            Tier::ALL.map(|t| t.to_possible_value().unwrap().get_name().to_owned()),
+            Tier::ALL.map(|t| t.as_str().to_owned())
+        );
+        assert!(parse(&["nothing"]).is_err());
+    }
+
+    #[test]
+    fn the_ci_entry_parses() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        assert!(matches!(parse(&["ci"]), Ok(Cmd::Ci)));
+    }
 }

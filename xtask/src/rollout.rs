@@ -22,7 +22,47 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use crate::{flag, project_root, run, services};
+use crate::service::Service;
+use crate::util::create_bucket;
+use crate::{project_root, run, services};
+
+/// `cargo xtask rollout …`
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The phase to run (or, with --rollback, to undo)
+    phase: Phase,
+    /// Undo the phase instead of running it
+    #[arg(long)]
+    rollback: bool,
+    /// Shorter benchmarks (phase0, phase2)
+    #[arg(long)]
+    quick: bool,
+    /// Use this sqdata config (its servers) instead of the local test services
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The file store to migrate from [default: sqdata-data]
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// phase3: archive deals and bars older than this day (YYYY-MM-DD), then verify the archive
+    #[arg(long, value_name = "DAY")]
+    archive_before: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Phase {
+    /// Benchmark the file store
+    #[value(name = "phase0")]
+    Phase0,
+    /// Bring up Redis + ClickHouse, migrate the files to them, verify
+    #[value(name = "phase1")]
+    Phase1,
+    /// Benchmark the mvp stores against phase0 and the targets
+    #[value(name = "phase2")]
+    Phase2,
+    /// The full tier: MySQL registry, S3 archives
+    #[value(name = "phase3")]
+    Phase3,
+}
 
 fn out_dir() -> PathBuf {
     crate::target_dir().join("rollout")
@@ -68,12 +108,12 @@ fn read(name: &str) -> Result<Value> {
 
 /// The config phase1/2 use: `--config`, else one for the local services
 /// with the files in `--data-dir` (default `sqdata-data`).
-fn config(args: &[String], envs: &[(String, String)]) -> Result<PathBuf> {
-    if let Some(c) = flag(args, "--config") {
-        return Ok(PathBuf::from(c));
+fn config(args: &Args, envs: &[(String, String)]) -> Result<PathBuf> {
+    if let Some(c) = &args.config {
+        return Ok(c.clone());
     }
     let get = |k: &str| envs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
-    let data = flag(args, "--data-dir").map(PathBuf::from).unwrap_or_else(|| project_root().join("sqdata-data"));
+    let data = args.data_dir.clone().unwrap_or_else(|| project_root().join("sqdata-data"));
     let data = std::fs::canonicalize(&data).unwrap_or(data);
     let p = out_dir().join("sqdata.toml");
     std::fs::create_dir_all(out_dir())?;
@@ -93,9 +133,9 @@ fn config(args: &[String], envs: &[(String, String)]) -> Result<PathBuf> {
 /// The full-tier config of phase3: `--config`, else phase1's with the
 /// registry in MySQL (database `sqdata_rollout`) and the archive on the local
 /// S3 server (bucket `sqdata-rollout`).
-fn full_config(args: &[String], envs: &[(String, String)], p1: &Value) -> Result<PathBuf> {
-    if let Some(c) = flag(args, "--config") {
-        return Ok(PathBuf::from(c));
+fn full_config(args: &Args, envs: &[(String, String)], p1: &Value) -> Result<PathBuf> {
+    if let Some(c) = &args.config {
+        return Ok(c.clone());
     }
     let get = |k: &str| envs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
     let base = std::fs::read_to_string(p1["config"].as_str().unwrap_or_default()).context("phase1's config")?;
@@ -108,7 +148,7 @@ fn full_config(args: &[String], envs: &[(String, String)], p1: &Value) -> Result
         .is_ok_and(|s| s.success());
     let registry = if own { format!("{server}/sqdata_rollout") } else { mysql.clone() };
     let s3 = get("SQDATA_TEST_S3_URL");
-    services::create_bucket(&s3, "sqdata-rollout")?;
+    create_bucket(&s3, "sqdata-rollout")?;
     let text = base.replacen("tier = \"mvp\"", "tier = \"full\"", 1)
         + &format!(
             "\n[registry]\nurl = \"{registry}\"\n\n[archive]\nurl = \"s3://sqdata-rollout/archive\"\nendpoint = \"{s3}\"\naccess_key = \"{}\"\nsecret_key = \"{}\"\n",
@@ -120,12 +160,18 @@ fn full_config(args: &[String], envs: &[(String, String)], p1: &Value) -> Result
     Ok(p)
 }
 
-fn local_services(args: &[String]) -> Result<Vec<(String, String)>> {
-    if flag(args, "--config").is_some() {
+/// The local test services a phase needs, unless `--config` names servers.
+fn local_services(args: &Args, which: &[Service]) -> Result<Vec<(String, String)>> {
+    if args.config.is_some() {
         return Ok(Vec::new());
     }
-    services::up(&["redis", "clickhouse"])
+    services::up(which)
 }
+
+/// Phases 1 and 2: the mvp stores.
+const MVP: [Service; 2] = [Service::Redis, Service::Clickhouse];
+/// Phase 3: the full tier.
+const FULL: [Service; 4] = [Service::Redis, Service::Clickhouse, Service::Mysql, Service::S3];
 
 /// A row of the comparison: what the sell loop or a report does, the phase0
 /// scenario (files) and the phase2 scenario (mvp stores) measuring it.
@@ -216,14 +262,12 @@ fn table(scenarios: &[Value]) -> String {
     md
 }
 
-pub(crate) fn main(args: &[String]) -> Result<()> {
-    let phase = args.first().map(String::as_str).unwrap_or_default();
-    let rollback = args.iter().any(|a| a == "--rollback");
-    let quick = args.iter().any(|a| a == "--quick");
+pub(crate) fn main(args: &Args) -> Result<()> {
+    let quick = args.quick;
     let bench_dir = out_dir().join("bench-data");
     let bench_dir_s = bench_dir.display().to_string();
-    match (phase, rollback) {
-        ("phase0", false) => {
+    match (args.phase, args.rollback) {
+        (Phase::Phase0, false) => {
             let bin = sqdata_bin()?;
             let mut a = vec!["bench", "--suite", "file", "--bench-dir", &bench_dir_s];
             if quick {
@@ -236,15 +280,15 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
             let sc = v["scenarios"].as_array().cloned().unwrap_or_default();
             write("phase0", &v, &format!("# phase0: the file store ({})\n\n{}", v["machine"], table(&sc)))
         }
-        ("phase0", true) => {
+        (Phase::Phase0, true) => {
             for f in ["phase0.json", "phase0.md"] {
                 let _ = std::fs::remove_file(out_dir().join(f));
             }
             Ok(())
         }
-        ("phase1", false) => {
+        (Phase::Phase1, false) => {
             read("phase0")?;
-            let envs = local_services(args)?;
+            let envs = local_services(args, &MVP)?;
             let cfg = config(args, &envs)?;
             let bin = sqdata_bin()?;
             let r = sqdata_json(&bin, &cfg, &["migrate", "--target", "redis"], &envs)?;
@@ -265,20 +309,20 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
             }
             Ok(())
         }
-        ("phase1", true) => {
+        (Phase::Phase1, true) => {
             let p1 = read("phase1")?;
             let cfg = PathBuf::from(p1["config"].as_str().unwrap_or_default());
-            let envs = local_services(args)?;
+            let envs = local_services(args, &MVP)?;
             let bin = sqdata_bin()?;
             sqdata_json(&bin, &cfg, &["migrate", "--rollback"], &envs)?;
             sqdata_json(&bin, &cfg, &["migrate", "--rollback"], &envs)?;
             let _ = std::fs::remove_file(out_dir().join("phase1.json"));
             Ok(())
         }
-        ("phase2", false) => {
+        (Phase::Phase2, false) => {
             let p0 = read("phase0")?;
             let p1 = read("phase1")?;
-            let envs = local_services(args)?;
+            let envs = local_services(args, &MVP)?;
             let get = |k: &str| envs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
             let bin = sqdata_bin()?;
             let cfg = PathBuf::from(p1["config"].as_str().unwrap_or_default());
@@ -303,21 +347,17 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
             );
             write("phase2", &v, &md)
         }
-        ("phase2", true) => {
+        (Phase::Phase2, true) => {
             let p1 = read("phase1")?;
             let cfg = PathBuf::from(p1["config"].as_str().unwrap_or_default());
-            let envs = local_services(args)?;
+            let envs = local_services(args, &MVP)?;
             let bin = sqdata_bin()?;
             sqdata_json(&bin, &cfg, &["rollout", "rollback"], &envs)?;
             Ok(())
         }
-        ("phase3", false) => {
+        (Phase::Phase3, false) => {
             let p1 = read("phase1")?;
-            let envs = if flag(args, "--config").is_some() {
-                Vec::new()
-            } else {
-                services::up(&["redis", "clickhouse", "mysql", "s3"])?
-            };
+            let envs = local_services(args, &FULL)?;
             let cfg = full_config(args, &envs, &p1)?;
             let bin = sqdata_bin()?;
             let t = Instant::now();
@@ -340,14 +380,13 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
                 sync["strategies_added"].as_array().map_or(0, Vec::len)
             );
             let mut archived = serde_json::Map::new();
-            if let Some(day) = flag(args, "--archive-before") {
+            if let Some(day) = &args.archive_before {
                 md += &format!(
                     "\n| archive (before {day}) | rows | parts | bytes | seconds | rows/s |\n|---|---|---|---|---|---|\n"
                 );
                 for table in ["deals", "bars"] {
                     let t = Instant::now();
-                    let r =
-                        sqdata_json(&bin, &cfg, &["archive", "run", "--table", table, "--older-than", &day], &envs)?;
+                    let r = sqdata_json(&bin, &cfg, &["archive", "run", "--table", table, "--older-than", day], &envs)?;
                     let secs = t.elapsed().as_secs_f64();
                     let rows = r["rows_archived"].as_u64().unwrap_or(0);
                     md += &format!(
@@ -373,14 +412,10 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
             let json = serde_json::json!({ "config": cfg, "health": health, "registry": sync, "archived": archived });
             write("phase3", &json, &md)
         }
-        ("phase3", true) => {
+        (Phase::Phase3, true) => {
             let p3 = read("phase3")?;
             let cfg = PathBuf::from(p3["config"].as_str().unwrap_or_default());
-            let envs = if flag(args, "--config").is_some() {
-                Vec::new()
-            } else {
-                services::up(&["redis", "clickhouse", "mysql", "s3"])?
-            };
+            let envs = local_services(args, &FULL)?;
             let bin = sqdata_bin()?;
             for table in ["deals", "bars"] {
                 if p3["archived"].get(table).is_some() {
@@ -391,16 +426,35 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
             let _ = std::fs::remove_file(out_dir().join("phase3.json"));
             Ok(())
         }
-        _ => bail!(
-            "usage: cargo xtask rollout phase0|phase1|phase2|phase3 [--rollback] [--quick] [--config FILE] [--data-dir DIR] \
-             [--archive-before YYYY-MM-DD]"
-        ),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser;
+
     use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        rollout: Args,
+    }
+
+    #[test]
+    fn options_parse_as_before() {
+        let parse =
+            |a: &[&str]| Cli::try_parse_from(std::iter::once("rollout").chain(a.iter().copied())).map(|c| c.rollout);
+        let a = parse(&["phase3", "--archive-before", "2024-01-01", "--config", "x.toml"]).unwrap();
+        assert_eq!((a.phase, a.rollback, a.quick), (Phase::Phase3, false, false));
+        assert_eq!(a.archive_before.as_deref(), Some("2024-01-01"));
+        assert_eq!(a.config, Some(PathBuf::from("x.toml")));
+        let a = parse(&["--quick", "phase1", "--rollback", "--data-dir", "d"]).unwrap();
+        assert_eq!((a.phase, a.rollback, a.quick), (Phase::Phase1, true, true));
+        assert_eq!(a.data_dir, Some(PathBuf::from("d")));
+        assert!(parse(&["phase4"]).is_err());
+        assert!(parse(&[]).is_err());
+    }
 
     fn sc(name: &str, p95: f64, target: Option<f64>) -> Value {
         let imp = if name.contains("hybrid") || name.contains("550") { "sqdata clickhouse" } else { "sqdata file" };
