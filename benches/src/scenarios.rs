@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use sqdata::{
-    Adjust, BarKey, BarStore, BookId, DealQuery, DealStore, Period, PositionStore, PriceTick, Result, TimeRange,
+    Adjust, BarKey, BarStore, BookId, DealQuery, DealStore, DealStoreExt, Period, PositionStore, PriceTick, Result,
+    TimeRange,
 };
 use sqdata_file::kline;
 

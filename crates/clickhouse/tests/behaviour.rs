@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 
 use chrono::NaiveDate;
 use sqdata_clickhouse::{ClickHouseConfig, ClickHouseStore};
-use sqdata_core::{BookId, Code, Deal, DealKind, DealQuery, DealScope, DealStore, MAX_PAGE_SIZE};
+use sqdata_core::{BookId, Code, Deal, DealKind, DealQuery, DealScope, DealStore, DealStoreExt, MAX_PAGE_SIZE};
 
 fn deal(book: &BookId, i: u32) -> Deal {
     let time = NaiveDate::from_ymd_opt(2025, 10, 10).unwrap().and_hms_opt(9, 30, 0).unwrap()

@@ -4,11 +4,14 @@ mod asset;
 mod bar;
 mod code;
 mod deal;
+mod domain;
 mod error;
 mod ids;
+pub mod layer;
 pub mod obs;
 pub mod position;
 mod quote;
+pub mod raw;
 pub mod registry;
 mod store;
 pub mod validate;
@@ -20,14 +23,19 @@ pub use deal::{
     AggregateBy, AggregateQuery, Deal, DealAggregate, DealKind, DealQuery, DealScope, MAX_PAGE_SIZE, Page,
     RecordOutcome, Side, aggregate, page_of, period_label, sort_deals,
 };
+pub use domain::Domain;
 pub use error::{BoxError, Error, Result};
 pub use ids::{AccountCode, BookId, BookName};
+pub use layer::Observed;
 pub use position::{ExtremeChange, PositionEntry, PositionSnapshot, PriceTick, ReconcileReport, validate_ticks};
 pub use quote::{DEFAULT_QUOTE_TTL, Quote};
 pub use registry::{
-    Account, AuditEntry, AuditQuery, ParamChange, ParamVersion, RegistryDump, RegistryStore, Strategy, diff_params,
+    Account, AuditEntry, AuditQuery, ParamChange, ParamVersion, RegistryDump, RegistryStore, RegistryStoreExt,
+    Strategy, diff_params,
 };
-pub use store::{AssetStore, BackendHealth, BarStore, DealStore, HealthCheck, PositionStore, QuoteStore, Stores};
+pub use store::{
+    AssetStore, BackendHealth, BarStore, DealStore, DealStoreExt, HealthCheck, PositionStore, QuoteStore, Stores,
+};
 
 /// Re-exported so backends and callers agree on one version.
 pub use async_trait::async_trait;

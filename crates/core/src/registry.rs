@@ -314,7 +314,12 @@ pub trait RegistryStore: Send + Sync + std::fmt::Debug {
     /// Makes the registry exactly `dump` (a restore) in one transaction, then
     /// appends a `registry.restore` audit row by `actor`.
     async fn restore_dump(&self, dump: &RegistryDump, actor: &str) -> Result<()>;
+}
 
+/// Compositions of [`RegistryStore`] calls (object_store's `ObjectStoreExt`
+/// idea): every registry gets them, no implementor writes them.
+#[async_trait]
+pub trait RegistryStoreExt: RegistryStore {
     /// Creates the book's account (blank names) and strategy (enabled, with
     /// `description`) when missing; what exists is kept. Returns (account
     /// added, strategy added).
@@ -333,6 +338,8 @@ pub trait RegistryStore: Send + Sync + std::fmt::Debug {
         Ok((account, strategy))
     }
 }
+
+impl<T: RegistryStore + ?Sized> RegistryStoreExt for T {}
 
 #[cfg(test)]
 mod tests {

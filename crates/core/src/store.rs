@@ -17,6 +17,7 @@ use crate::asset::{AssetRow, DateRange};
 use crate::bar::{Bar, BarKey, BarOverview, BarSeries, BarWriteMode, TimeRange};
 use crate::code::Code;
 use crate::deal::{AggregateQuery, Deal, DealAggregate, DealQuery, Page, RecordOutcome};
+use crate::domain::Domain;
 use crate::error::Result;
 use crate::ids::BookId;
 use crate::position::{ExtremeChange, PositionSnapshot, PriceTick, ReconcileReport};
@@ -67,10 +68,6 @@ pub trait QuoteStore: Send + Sync + fmt::Debug {
 /// Order and deal records.
 #[async_trait]
 pub trait DealStore: Send + Sync + fmt::Debug {
-    /// Records one deal; an id already stored is a duplicate, not an error.
-    async fn record(&self, deal: &Deal) -> Result<RecordOutcome> {
-        self.record_batch(std::slice::from_ref(deal)).await
-    }
     /// Records many deals; the whole batch is validated before anything is stored.
     async fn record_batch(&self, deals: &[Deal]) -> Result<RecordOutcome>;
     /// Filtered, paged, ordered by (time, id).
@@ -85,6 +82,18 @@ pub trait DealStore: Send + Sync + fmt::Debug {
     /// Books that have deals.
     async fn list_books(&self) -> Result<Vec<BookId>>;
 }
+
+/// Compositions of [`DealStore`] calls: every deal store gets them, no
+/// implementor writes them (object_store's `ObjectStoreExt` idea).
+#[async_trait]
+pub trait DealStoreExt: DealStore {
+    /// Records one deal; an id already stored is a duplicate, not an error.
+    async fn record(&self, deal: &Deal) -> Result<RecordOutcome> {
+        self.record_batch(std::slice::from_ref(deal)).await
+    }
+}
+
+impl<T: DealStore + ?Sized> DealStoreExt for T {}
 
 /// The equity curve.
 #[async_trait]
@@ -181,6 +190,29 @@ impl Stores {
             assets: s.clone(),
             bars: s.clone(),
             backends: vec![s],
+        }
+    }
+
+    /// Serves `domain` from `other`'s store for it (routing: the facade
+    /// builds a tier's stores by taking each domain from its backend).
+    pub fn take(&mut self, domain: Domain, other: &Stores) {
+        match domain {
+            Domain::Positions => self.positions = other.positions.clone(),
+            Domain::Quotes => self.quotes = other.quotes.clone(),
+            Domain::Deals => self.deals = other.deals.clone(),
+            Domain::Assets => self.assets = other.assets.clone(),
+            Domain::Bars => self.bars = other.bars.clone(),
+        }
+    }
+
+    /// The books that have records in `domain` (none for quotes and bars,
+    /// which belong to no book).
+    pub async fn books(&self, domain: Domain) -> Result<Vec<BookId>> {
+        match domain {
+            Domain::Positions => self.positions.list_books().await,
+            Domain::Deals => self.deals.list_books().await,
+            Domain::Assets => self.assets.list_books().await,
+            Domain::Quotes | Domain::Bars => Ok(Vec::new()),
         }
     }
 

@@ -1,28 +1,20 @@
-//! File primitives: stamps for cache revalidation, atomic replacement with a
-//! last-good copy, stable reads, and the cross-process book lock.
+//! File primitives of the file store: stamps for cache revalidation and
+//! stable reads of files an outside writer rewrites in place. Writing
+//! (atomic replace with a last-good copy, appends, the book lock) is the
+//! shared toolkit's, [`sqdata_core::raw`], wrapped here to return stamps.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const RACY_WINDOW_NS: i128 = 30_000_000;
 
+pub use sqdata_core::raw::Durability;
+pub use sqdata_core::raw::fs::last_good_path;
+use sqdata_core::raw::{self, LockFile};
 use sqdata_core::{Error, Result};
-
-/// How hard writes try to reach the disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Durability {
-    /// fdatasync the new file and fsync the directory after the rename:
-    /// an acknowledged write survives a power loss.
-    #[default]
-    Fsync,
-    /// Atomic rename only: survives a crash of any process, not a power loss.
-    Flush,
-}
 
 /// Identity of one version of a file: a rename gives a new inode, an
 /// in-place rewrite a new size or mtime.
@@ -108,134 +100,22 @@ pub fn read_stable(path: &Path) -> Result<Option<(Vec<u8>, Stamp)>> {
     })
 }
 
-/// How often the `.last-good` copy is refreshed per file. Replacing it
-/// frees the previous copy's blocks, which costs as much as a write; once in
-/// this interval keeps a recent good version without taxing every tick.
-const LAST_GOOD_EVERY: Duration = Duration::from_secs(10);
-
-/// Whether `path` exists and its last-good copy is missing or older than
-/// [`LAST_GOOD_EVERY`].
-fn last_good_due(path: &Path) -> bool {
-    if !path.exists() {
-        return false;
-    }
-    match fs::metadata(last_good_path(path)).and_then(|m| m.modified()) {
-        Ok(t) => t.elapsed().map(|e| e >= LAST_GOOD_EVERY).unwrap_or(true),
-        Err(_) => true,
-    }
-}
-
-/// The path of the last good version kept beside a file.
-pub fn last_good_path(path: &Path) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(".last-good");
-    PathBuf::from(s)
-}
-
-static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
-
-fn tmp_path(path: &Path, tag: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(format!(".{tag}.{}.{}.tmp", std::process::id(), TMP_SEQ.fetch_add(1, Ordering::Relaxed)));
-    PathBuf::from(s)
-}
-
-/// Replaces `path` with `data` atomically: write a temp file in the same
-/// directory, fdatasync it, keep the current version as `<path>.last-good`
-/// (a hard link, no copy), rename over, fsync the directory. Readers see the
-/// old or the new file, never a mix; with [`Durability::Fsync`] the new one
-/// survives a power loss once this returns. Returns the new file's stamp.
+/// Replaces `path` with `data` atomically ([`raw::replace_many`]): readers
+/// see the old or the new file, never a mix; with [`Durability::Fsync`] the
+/// new one survives a power loss once this returns. Returns its stamp.
 pub fn replace(path: &Path, data: &[u8], durability: Durability, keep_last_good: bool) -> Result<Stamp> {
     Ok(replace_many(&[(path, data)], durability, keep_last_good)?[0])
 }
 
-/// [`replace`] for several files of one directory with a single directory
-/// fsync: all temp files are written and synced first, then renamed in the
-/// order given. Each file is replaced atomically; a crash between two
-/// renames leaves the earlier files new and the later ones old.
+/// [`replace`] for several files with one folder fsync.
 pub fn replace_many(files: &[(&Path, &[u8])], durability: Durability, keep_last_good: bool) -> Result<Vec<Stamp>> {
-    let mut staged: Vec<(PathBuf, File)> = Vec::with_capacity(files.len());
-    let cleanup = |staged: &[(PathBuf, File)]| {
-        for (t, _) in staged {
-            let _ = fs::remove_file(t);
-        }
-    };
-    for (path, data) in files {
-        let tmp = tmp_path(path, "sqdata");
-        let r = (|| -> io::Result<File> {
-            let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-            f.write_all(data)?;
-            Ok(f)
-        })();
-        match r {
-            Ok(f) => staged.push((tmp, f)),
-            Err(e) => {
-                let _ = fs::remove_file(&tmp);
-                cleanup(&staged);
-                return Err(Error::io(path, e));
-            }
-        }
-    }
-    if durability == Durability::Fsync {
-        for ((_, f), (path, _)) in staged.iter().zip(files) {
-            if let Err(e) = f.sync_data() {
-                cleanup(&staged);
-                return Err(Error::io(path, e));
-            }
-        }
-    }
-    let mut stamps = Vec::with_capacity(files.len());
-    let mut dirs: Vec<&Path> = Vec::new();
-    for (i, ((tmp, f), (path, _))) in staged.iter().zip(files).enumerate() {
-        let r = (|| -> io::Result<Stamp> {
-            if keep_last_good && last_good_due(path) {
-                let lg_tmp = tmp_path(path, "lastgood");
-                match fs::hard_link(path, &lg_tmp) {
-                    Ok(()) => fs::rename(&lg_tmp, last_good_path(path))?,
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            fs::rename(tmp, path)?;
-            Ok(Stamp::of(&f.metadata()?))
-        })();
-        match r {
-            Ok(st) => stamps.push(st),
-            Err(e) => {
-                cleanup(&staged[i..]);
-                return Err(Error::io(path, e));
-            }
-        }
-        let dir = path.parent().unwrap_or(Path::new("."));
-        if !dirs.contains(&dir) {
-            dirs.push(dir);
-        }
-    }
-    if durability == Durability::Fsync {
-        for dir in dirs {
-            sync_dir(dir).map_err(|e| Error::io(dir, e))?;
-        }
-    }
-    Ok(stamps)
+    Ok(raw::replace_many(files, durability, keep_last_good)?.iter().map(Stamp::of).collect())
 }
 
-/// Appends `data` to `path` (created if missing), fdatasync'd with
-/// [`Durability::Fsync`]. Returns the new stamp.
+/// Appends `data` to `path` ([`raw::append`]: a failed write leaves no
+/// partial row). Returns the new stamp.
 pub fn append(path: &Path, data: &[u8], durability: Durability) -> Result<Stamp> {
-    let existed = path.exists();
-    let mut f = OpenOptions::new().append(true).create(true).open(path).map_err(|e| Error::io(path, e))?;
-    f.write_all(data).map_err(|e| Error::io(path, e))?;
-    if durability == Durability::Fsync {
-        f.sync_data().map_err(|e| Error::io(path, e))?;
-        if !existed {
-            sync_dir(path.parent().unwrap_or(Path::new("."))).map_err(|e| Error::io(path, e))?;
-        }
-    }
-    Ok(Stamp::of(&f.metadata().map_err(|e| Error::io(path, e))?))
-}
-
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+    raw::append(path, data, durability).map(|m| Stamp::of(&m))
 }
 
 /// Creates a directory and its parents.
@@ -257,29 +137,14 @@ pub fn remove(path: &Path) -> Result<()> {
 /// itself takes no lock, which is why every write is also an atomic rename.
 #[derive(Debug)]
 pub struct DirLock {
-    file: File,
+    _lock: LockFile,
 }
 
 impl DirLock {
     /// Blocks until the lock is held.
     pub fn acquire(dir: &Path) -> Result<DirLock> {
         ensure_dir(dir)?;
-        let path = dir.join(".sqdata.lock");
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
-        file.lock().map_err(|e| Error::io(&path, e))?;
-        Ok(DirLock { file })
-    }
-}
-
-impl Drop for DirLock {
-    fn drop(&mut self) {
-        let _ = self.file.unlock();
+        Ok(DirLock { _lock: raw::lock_exclusive(&dir.join(".sqdata.lock"))? })
     }
 }
 

@@ -1,11 +1,12 @@
-//! One domain's circuit breaker, counters and journal.
+//! [`DomainState`]: one domain's circuit breaker, counters, journal and
+//! write gate.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use parking_lot::Mutex;
 use serde::Serialize;
-use sqdata_core::{Error, Result};
+use sqdata_core::{Domain, Error, Result};
 
 use crate::alert::{Alert, Alerter};
 use crate::journal::{Journal, Unit};
@@ -25,8 +26,8 @@ pub enum Mode {
 /// A domain's state for `sqdata health` and `/metrics`.
 #[derive(Debug, Clone, Serialize)]
 pub struct DomainStatus {
-    /// positions, quotes, deals, assets, bars.
-    pub domain: &'static str,
+    /// The domain.
+    pub domain: Domain,
     /// Current mode.
     pub mode: Mode,
     /// Milliseconds in this mode.
@@ -67,7 +68,9 @@ struct Inner {
 
 /// Breaker, counters, journal and write gate of one domain.
 #[derive(Debug)]
-pub(crate) struct Domain {
+pub(crate) struct DomainState {
+    pub(crate) domain: Domain,
+    /// `domain`'s name, for metric labels.
     pub(crate) name: &'static str,
     threshold: u32,
     /// The primary may lose this state on a restart (Redis without
@@ -75,7 +78,7 @@ pub(crate) struct Domain {
     /// the books before the primary serves again.
     pub(crate) volatile: bool,
     inner: Mutex<Inner>,
-    pub(crate) journal: Journal,
+    pub(crate) journal: Arc<Journal>,
     /// Writes hold it shared; the switch back to healthy holds it exclusive.
     pub(crate) gate: tokio::sync::RwLock<()>,
     alerter: Arc<dyn Alerter>,
@@ -89,18 +92,21 @@ fn gauge(name: &'static str, mode: Mode) {
     });
 }
 
-impl Domain {
+impl DomainState {
     pub(crate) fn new(
-        name: &'static str,
+        domain: Domain,
         threshold: u32,
         volatile: bool,
         journal: Journal,
         alerter: Arc<dyn Alerter>,
-    ) -> Domain {
-        // Journaled writes from before a restart: the primary is stale until replayed.
-        let mode = if journal.len() > 0 { Mode::Degraded } else { Mode::Healthy };
+    ) -> DomainState {
+        // Journaled writes from before a restart (this process's or adopted
+        // from one that died): the primary is stale until they are replayed.
+        let name = domain.as_str();
+        let mode = if journal.pending_bytes() > 0 { Mode::Degraded } else { Mode::Healthy };
         gauge(name, mode);
-        Domain {
+        DomainState {
+            domain,
             name,
             threshold,
             volatile,
@@ -116,7 +122,7 @@ impl Domain {
                 inconsistencies: 0,
                 repairs: 0,
             }),
-            journal,
+            journal: Arc::new(journal),
             gate: tokio::sync::RwLock::new(()),
             alerter,
         }
@@ -224,18 +230,26 @@ impl Domain {
         self.alerter.send(Alert { kind: kind.into(), domain: self.name.into(), message });
     }
 
+    /// Runs a blocking journal operation on the blocking pool.
+    pub(crate) async fn with_journal<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Journal) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let j = self.journal.clone();
+        tokio::task::spawn_blocking(move || f(&j)).await.map_err(|e| Error::Backend {
+            backend: "hybrid",
+            message: format!("journal worker failed: {e}"),
+            retryable: true,
+            source: None,
+        })?
+    }
+
     /// Journals units the primary missed (durable before returning).
     pub(crate) async fn journal(&self, units: Vec<Unit>) -> Result<()> {
         if units.is_empty() {
             return Ok(());
         }
-        let j = self.journal.clone();
-        tokio::task::spawn_blocking(move || j.append(&units)).await.map_err(|e| Error::Backend {
-            backend: "hybrid",
-            message: e.to_string(),
-            retryable: true,
-            source: None,
-        })??;
+        self.with_journal(move |j| j.append(&units)).await?;
         self.inner.lock().journaled_writes += 1;
         metrics::counter!("sqdata_hybrid_journaled_writes_total", "domain" => self.name).increment(1);
         Ok(())
@@ -244,11 +258,11 @@ impl Domain {
     pub(crate) fn status(&self) -> DomainStatus {
         let g = self.inner.lock();
         DomainStatus {
-            domain: self.name,
+            domain: self.domain,
             mode: g.mode,
             since_ms: g.since.elapsed().as_millis() as u64,
             consecutive_failures: g.failures,
-            journal_bytes: self.journal.len(),
+            journal_bytes: self.journal.pending_bytes(),
             fallbacks: g.fallbacks,
             journaled_writes: g.journaled_writes,
             dual_write_failures: g.dual_write_failures,

@@ -2,16 +2,19 @@
 //! asset day, a bar series) were written to the secondary only, so that the
 //! primary can be brought up to date before it serves again. Durable
 //! (fdatasync'd) before the write is acknowledged; survives restarts.
+//!
+//! Built on [`sqdata_core::raw::Journal`]: one file per process and domain
+//! under an advisory lock, so processes sharing a data folder never cut,
+//! clear or replay each other's entries; the journal of a process that died
+//! is adopted by the next one to look (at open and on every prober tick).
 
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::NaiveDate;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
-use sqdata_core::{BarKey, BookId, Deal, Error, Result};
+use sqdata_core::{BarKey, BookId, Deal, Domain, Result, raw};
 
 /// Something the primary missed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,74 +56,69 @@ pub enum Unit {
     },
 }
 
-/// An append-only JSON-lines file.
-#[derive(Debug, Clone)]
+/// One domain's journal in this process (shared by its tasks).
+#[derive(Debug)]
 pub(crate) struct Journal {
-    path: PathBuf,
-    file: Arc<Mutex<File>>,
+    inner: Mutex<raw::Journal>,
+    /// Pending bytes, readable without the lock (status, metrics).
+    pending: AtomicU64,
 }
 
 impl Journal {
-    pub(crate) fn open(dir: &Path, domain: &str) -> Result<Journal> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let path = dir.join(format!("{domain}.journal"));
-        let mut file =
-            OpenOptions::new().read(true).append(true).create(true).open(&path).map_err(|e| Error::io(&path, e))?;
-        // a torn last line was never acknowledged
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).map_err(|e| Error::io(&path, e))?;
-        let complete = bytes.iter().rposition(|b| *b == b'\n').map(|i| i + 1).unwrap_or(0);
-        if complete < bytes.len() {
-            file.set_len(complete as u64).map_err(|e| Error::io(&path, e))?;
-        }
-        Ok(Journal { path, file: Arc::new(Mutex::new(file)) })
+    /// Claims this process's journal of `domain` in `dir` and adopts the
+    /// journals of processes that are gone.
+    pub(crate) fn open(dir: &Path, domain: Domain) -> Result<Journal> {
+        let j = raw::Journal::open(dir, domain.as_str(), 0)?;
+        Ok(Journal { pending: AtomicU64::new(j.pending_bytes()), inner: Mutex::new(j) })
     }
 
-    /// Appends durably (blocking; call from a blocking context or accept the fsync).
+    fn update(&self, j: &raw::Journal) {
+        self.pending.store(j.pending_bytes(), Ordering::SeqCst);
+    }
+
+    /// Appends durably (blocking: call from a blocking context).
     pub(crate) fn append(&self, units: &[Unit]) -> Result<()> {
-        let mut buf = Vec::new();
-        for u in units {
-            serde_json::to_writer(&mut buf, u)
-                .map_err(|e| Error::invalid("journal", self.path.display(), e.to_string()))?;
-            buf.push(b'\n');
-        }
-        let f = self.file.lock();
-        let mut w = &*f;
-        w.write_all(&buf).and_then(|_| f.sync_data()).map_err(|e| Error::io(&self.path, e))
+        let mut j = self.inner.lock();
+        let r = j.append(units).map(|_| ());
+        self.update(&j);
+        r
     }
 
-    /// Every unit, and the byte length they span.
-    pub(crate) fn read(&self) -> Result<(Vec<Unit>, u64)> {
-        let _g = self.file.lock();
-        let bytes = std::fs::read(&self.path).map_err(|e| Error::io(&self.path, e))?;
-        let complete = bytes.iter().rposition(|b| *b == b'\n').map(|i| i + 1).unwrap_or(0);
-        let mut out = Vec::new();
-        for (i, line) in bytes[..complete].split(|b| *b == b'\n').filter(|l| !l.is_empty()).enumerate() {
-            out.push(
-                serde_json::from_slice(line)
-                    .map_err(|e| Error::corrupt(format!("{}:{}", self.path.display(), i + 1), e.to_string()))?,
-            );
-        }
-        Ok((out, complete as u64))
+    /// Adopts the journals of processes that died since (blocking).
+    /// Returns how many units were taken over.
+    pub(crate) fn adopt_orphans(&self) -> Result<usize> {
+        let mut j = self.inner.lock();
+        let n = j.adopt_orphans()?;
+        self.update(&j);
+        Ok(n)
     }
 
-    /// Units appended after `offset`.
-    pub(crate) fn read_from(&self, offset: u64) -> Result<Vec<Unit>> {
-        let (all, _) = self.read()?;
-        let bytes = std::fs::read(&self.path).map_err(|e| Error::io(&self.path, e))?;
-        // count the lines before offset
-        let before = bytes[..(offset as usize).min(bytes.len())].iter().filter(|b| **b == b'\n').count();
-        Ok(all.into_iter().skip(before).collect())
+    /// The units not yet replayed, and the offset they end at (blocking).
+    pub(crate) fn pending(&self) -> Result<(Vec<Unit>, u64)> {
+        let j = self.inner.lock();
+        let v = j.pending::<Unit>()?;
+        let end = v.last().map(|(e, _)| *e).unwrap_or(j.applied());
+        Ok((v.into_iter().map(|(_, u)| u).collect(), end))
     }
 
-    /// Forgets everything (after a successful resync).
-    pub(crate) fn clear(&self) -> Result<()> {
-        let f = self.file.lock();
-        f.set_len(0).and_then(|_| f.sync_data()).map_err(|e| Error::io(&self.path, e))
+    /// Units appended after `offset`, and the offset they end at (blocking).
+    pub(crate) fn read_after(&self, offset: u64) -> Result<(Vec<Unit>, u64)> {
+        let j = self.inner.lock();
+        let v = j.read_after::<Unit>(offset)?;
+        let end = v.last().map(|(e, _)| *e).unwrap_or(offset);
+        Ok((v.into_iter().map(|(_, u)| u).collect(), end))
     }
 
-    /// Bytes in the journal.
-    pub(crate) fn len(&self) -> u64 {
-        std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0)
+    /// Everything up to `offset` is in the primary (blocking).
+    pub(crate) fn checkpoint(&self, offset: u64) -> Result<()> {
+        let mut j = self.inner.lock();
+        let r = j.checkpoint(offset);
+        self.update(&j);
+        r
+    }
+
+    /// Bytes of units the primary has not seen (no I/O).
+    pub(crate) fn pending_bytes(&self) -> u64 {
+        self.pending.load(Ordering::SeqCst)
     }
 }

@@ -10,7 +10,7 @@ mod verify;
 
 pub use config::{HybridConfig, Stage, Truth};
 pub use domain::{DomainStatus, Mode};
-pub use hybrid::{DOMAINS, Hybrid, RollbackReport};
+pub use hybrid::Hybrid;
 pub use journal::Unit;
-pub use rollout::{RolloutState, effective_stages, set_stage};
-pub use verify::{Difference, DomainVerify, VerifyDomain, VerifyMode, VerifyOptions, VerifyReport, verify};
+pub use rollout::{RollbackReport, RolloutState, effective_stages, set_stage};
+pub use verify::{Difference, DomainVerify, VerifyMode, VerifyOptions, VerifyReport, verify};

@@ -1,5 +1,12 @@
 //! Per-account stages: the config's, overridden by a small state file that
-//! `sqdata rollout promote|rollback` writes (re-read when it changes).
+//! `sqdata rollout promote|rollback` writes (re-read when it changes), and
+//! [`Hybrid::rollback_to_files`].
+//!
+//! The state file is changed under an exclusive lock (`<file>.lock`, so two
+//! `promote`s never lose each other's accounts) and replaced atomically with
+//! an fsync, keeping the previous version as `<file>.last-good`. A damaged
+//! file never stops a process: it keeps (or starts with) the last good
+//! stages and reports the damage, naming both paths.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -7,9 +14,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
-use sqdata_core::{AccountCode, Error, Result};
+use sqdata_core::raw::{self, Durability};
+use sqdata_core::{AccountCode, Domain, Error, Result};
 
-use crate::config::{HybridConfig, Stage};
+use crate::config::{HybridConfig, Stage, Truth};
+use crate::hybrid::Hybrid;
+use crate::verify::{VerifyMode, VerifyOptions, VerifyReport};
 
 /// The rollout state file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -22,24 +32,46 @@ pub struct RolloutState {
 }
 
 impl RolloutState {
-    /// Reads the file; a missing file is the empty state.
+    /// Reads the file; a missing file is the empty state. A damaged one is
+    /// [`Error::Corrupt`] naming it and its last good copy, when there is one.
     pub fn load(path: &Path) -> Result<RolloutState> {
         match std::fs::read(path) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::corrupt(path.display().to_string(), e.to_string())),
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| {
+                let lg = raw::fs::last_good_path(path);
+                Error::Corrupt {
+                    location: path.display().to_string(),
+                    reason: e.to_string(),
+                    last_good: lg.exists().then(|| lg.display().to_string()),
+                }
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(RolloutState::default()),
             Err(e) => Err(Error::io(path, e)),
         }
     }
 
-    /// Writes the file atomically.
-    pub fn save(&self, path: &Path) -> Result<()> {
-        if let Some(d) = path.parent() {
-            std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
-        }
-        let tmp = path.with_extension("tmp");
-        let body = serde_json::to_vec_pretty(self).map_err(|e| Error::Config(e.to_string()))?;
-        std::fs::write(&tmp, body).and_then(|_| std::fs::rename(&tmp, path)).map_err(|e| Error::io(path, e))
+    /// The last good copy kept beside a damaged file (`None`: none, or it
+    /// is damaged too).
+    fn load_last_good(path: &Path) -> Option<RolloutState> {
+        let lg = raw::fs::last_good_path(path);
+        std::fs::read(lg).ok().and_then(|b| serde_json::from_slice(&b).ok())
     }
+
+    /// Writes the file atomically and durably, keeping the previous version
+    /// as its last good copy. Callers that read-modify-write hold the lock
+    /// ([`set_stage`] does).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        if let Some(d) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            raw::create_dir_all_synced(d)?;
+        }
+        let body = serde_json::to_vec_pretty(self).map_err(|e| Error::Config(e.to_string()))?;
+        raw::replace_many(&[(path, &body)], Durability::Fsync, true).map(|_| ())
+    }
+}
+
+fn lock_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".lock");
+    PathBuf::from(s)
 }
 
 /// Resolves an account's stage.
@@ -48,20 +80,36 @@ pub(crate) struct Rollout {
     cfg_default: Stage,
     cfg_accounts: BTreeMap<String, Stage>,
     path: PathBuf,
-    cache: Mutex<(Instant, Option<SystemTime>, RolloutState)>,
+    cache: Mutex<Cache>,
+}
+
+#[derive(Debug)]
+struct Cache {
+    checked: Instant,
+    mtime: Option<SystemTime>,
+    state: RolloutState,
+    /// What is wrong with the file, while it is damaged.
+    damage: Option<String>,
 }
 
 impl Rollout {
-    /// A corrupt state file is an error here (at start); later a corrupt
-    /// rewrite keeps the last good state and says so in the log.
+    /// A damaged state file does not stop the process: it starts with the
+    /// last good copy (or the config's stages) and reports the damage.
     pub(crate) fn new(cfg: &HybridConfig) -> Result<Rollout> {
-        let state = RolloutState::load(&cfg.rollout_file)?;
         let mtime = std::fs::metadata(&cfg.rollout_file).and_then(|m| m.modified()).ok();
+        let (state, damage) = match RolloutState::load(&cfg.rollout_file) {
+            Ok(s) => (s, None),
+            Err(e @ Error::Corrupt { .. }) => {
+                tracing::error!(error = %e, "rollout state damaged; serving with its last good copy");
+                (RolloutState::load_last_good(&cfg.rollout_file).unwrap_or_default(), Some(e.to_string()))
+            }
+            Err(e) => return Err(e),
+        };
         Ok(Rollout {
             cfg_default: cfg.stage,
             cfg_accounts: cfg.accounts.clone(),
             path: cfg.rollout_file.clone(),
-            cache: Mutex::new((Instant::now(), mtime, state)),
+            cache: Mutex::new(Cache { checked: Instant::now(), mtime, state, damage }),
         })
     }
 
@@ -69,25 +117,36 @@ impl Rollout {
     pub(crate) fn refresh(&self) -> Result<()> {
         let st = RolloutState::load(&self.path)?;
         let mtime = std::fs::metadata(&self.path).and_then(|m| m.modified()).ok();
-        *self.cache.lock() = (Instant::now(), mtime, st);
+        *self.cache.lock() = Cache { checked: Instant::now(), mtime, state: st, damage: None };
         Ok(())
+    }
+
+    /// What is wrong with the state file, while it is damaged.
+    pub(crate) fn damage(&self) -> Option<String> {
+        self.cache.lock().damage.clone()
     }
 
     /// The stage of an account (`None`: quotes and bars).
     pub(crate) fn stage(&self, account: Option<&AccountCode>) -> Stage {
         let mut g = self.cache.lock();
-        if g.0.elapsed() > Duration::from_millis(200) {
-            g.0 = Instant::now();
+        if g.checked.elapsed() > Duration::from_millis(200) {
+            g.checked = Instant::now();
             let mtime = std::fs::metadata(&self.path).and_then(|m| m.modified()).ok();
-            if mtime != g.1 {
-                g.1 = mtime;
+            if mtime != g.mtime {
+                g.mtime = mtime;
                 match RolloutState::load(&self.path) {
-                    Ok(s) => g.2 = s,
-                    Err(e) => tracing::error!(error = %e, "rollout state unreadable; keeping the last good one"),
+                    Ok(s) => {
+                        g.state = s;
+                        g.damage = None;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "rollout state unreadable; keeping the last good one");
+                        g.damage = Some(e.to_string());
+                    }
                 }
             }
         }
-        let st = &g.2;
+        let st = &g.state;
         if let Some(a) = account {
             if let Some(s) = st.accounts.get(a.as_str()) {
                 return *s;
@@ -117,6 +176,10 @@ pub fn effective_stages(cfg: &HybridConfig) -> Result<BTreeMap<String, Stage>> {
 /// config pins) in the state file, which running processes re-read within
 /// 200 ms. Returns the new state.
 pub fn set_stage(cfg: &HybridConfig, accounts: Option<&[String]>, stage: Stage) -> Result<RolloutState> {
+    if let Some(d) = cfg.rollout_file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        raw::create_dir_all_synced(d)?;
+    }
+    let _lock = raw::lock_exclusive(&lock_path(&cfg.rollout_file))?;
     let mut st = RolloutState::load(&cfg.rollout_file)?;
     match accounts {
         Some(list) => {
@@ -135,4 +198,65 @@ pub fn set_stage(cfg: &HybridConfig, accounts: Option<&[String]>, stage: Stage) 
     }
     st.save(&cfg.rollout_file)?;
     Ok(st)
+}
+
+/// What `rollback_to_files` did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RollbackReport {
+    /// The copy from the primary into the files (`None`: skipped).
+    pub synced: Option<VerifyReport>,
+    /// What was skipped and why.
+    pub notes: Vec<String>,
+    /// The rollout state written.
+    pub state: RolloutState,
+    /// Wall time, sync included.
+    pub elapsed_ms: u64,
+}
+
+impl Hybrid {
+    /// `sqdata rollout rollback`: brings the files up to date from the
+    /// primary (where the primary has nothing journaled, i.e. is not behind),
+    /// then returns `accounts` (`None`: everyone) to the files stage.
+    /// Every acknowledged write is already in the files (writes succeed
+    /// only when the files took them), so a primary that cannot be reached
+    /// does not stop the rollback: it is reported and skipped.
+    pub async fn rollback_to_files(&self, accounts: Option<&[String]>) -> Result<RollbackReport> {
+        let t = Instant::now();
+        let mut domains = Vec::new();
+        let mut notes = Vec::new();
+        for d in Domain::DURABLE {
+            if !self.active_domains().contains(&d) {
+                continue;
+            }
+            let pending = self.lane(d).journal.pending_bytes();
+            if pending > 0 {
+                notes.push(format!(
+                    "{d}: {pending} journaled bytes, the files are ahead of the primary; nothing to copy back"
+                ));
+            } else {
+                domains.push(d);
+            }
+        }
+        let opts = VerifyOptions {
+            mode: VerifyMode::Full,
+            repair: true,
+            truth: Truth::Primary,
+            domains,
+            accounts: accounts.map(|a| a.to_vec()),
+            ..VerifyOptions::default()
+        };
+        let synced = match self.verify(&opts).await {
+            Ok(r) => Some(r),
+            Err(e) if e.is_retryable() => {
+                notes.push(format!(
+                    "primary unreachable ({e}); the files hold every acknowledged write, switching without a copy"
+                ));
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        let state = set_stage(self.config(), accounts, Stage::Files)?;
+        self.refresh_rollout()?;
+        Ok(RollbackReport { synced, notes, state, elapsed_ms: t.elapsed().as_millis() as u64 })
+    }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use sqdata_core::{
-    AssetRow, AssetStore, BookId, Code, DateRange, Deal, DealKind, DealQuery, DealStore, PositionStore, PriceTick,
+    AssetRow, AssetStore, BookId, Code, DateRange, Deal, DealKind, DealQuery, DealStoreExt, PositionStore, PriceTick,
     QuoteStore, Stores,
 };
 use sqdata_hybrid::{Hybrid, HybridConfig, Mode, RolloutState, Stage};
@@ -24,7 +24,7 @@ fn book() -> BookId {
 }
 
 fn status(h: &Hybrid, d: &str) -> sqdata_hybrid::DomainStatus {
-    h.status().into_iter().find(|s| s.domain == d).unwrap()
+    h.status().into_iter().find(|s| s.domain.as_str() == d).unwrap()
 }
 
 /// An empty primary answer is an answer: no fallback. An error falls back.

@@ -12,7 +12,8 @@ use chrono::NaiveDate;
 use sqdata_core::{
     AssetRow, BarKey, BarSeries, BarWriteMode, DateRange, DealQuery, Period, PositionEntry, Stores, TimeRange,
 };
-use sqdata_hybrid::{Truth, VerifyDomain, VerifyMode, VerifyOptions, verify};
+use sqdata_core::{DealStoreExt, Domain};
+use sqdata_hybrid::{Truth, VerifyMode, VerifyOptions, verify};
 use sqdata_testkit::{MemoryStore, bars::daily_bars, fresh_book, fresh_codes, sample};
 
 struct Fx {
@@ -52,7 +53,7 @@ async fn equal_stores_verify_clean_and_partitions_are_counted() {
     let (fx, _, _) = equal_stores().await;
     let r = verify(&fx.mem, &fx.files, &VerifyOptions::default()).await.unwrap();
     assert_eq!(r.total_differences(), 0, "{}", r.render_text());
-    let by = |d: &str| r.domains.iter().find(|x| x.domain == d).unwrap().clone();
+    let by = |d: &str| r.domains.iter().find(|x| x.domain.as_str() == d).unwrap().clone();
     assert_eq!(by("positions").partitions, 2);
     assert_eq!(by("deals").partitions, 120, "one partition per book and day");
     assert_eq!(by("deals").records, 600);
@@ -86,7 +87,7 @@ async fn differences_are_found_field_by_field_and_repair_rewrites_only_them() {
     let r = verify(&fx.mem, &fx.files, &VerifyOptions::default()).await.unwrap();
     let text = r.render_text();
     assert!(!r.consistent(), "{text}");
-    let fields: Vec<(&str, &str)> = r.differences.iter().map(|d| (d.domain, d.field.as_str())).collect();
+    let fields: Vec<(&str, &str)> = r.differences.iter().map(|d| (d.domain.as_str(), d.field.as_str())).collect();
     assert!(fields.contains(&("positions", "max_price")), "{text}");
     assert!(fields.contains(&("deals", "volume")), "{text}");
     assert!(fields.contains(&("deals", "amount")) || fields.contains(&("deals", "volume")), "{text}");
@@ -94,7 +95,7 @@ async fn differences_are_found_field_by_field_and_repair_rewrites_only_them() {
     assert!(fields.contains(&("bars", "close")), "{text}");
     let records: Vec<&str> = r.differences.iter().filter(|d| d.field == "(record)").map(|d| d.key.as_str()).collect();
     assert!(records.contains(&missing.id.as_str()) && records.contains(&"extra-1"), "{text}");
-    let by = |d: &str| r.domains.iter().find(|x| x.domain == d).unwrap().clone();
+    let by = |d: &str| r.domains.iter().find(|x| x.domain.as_str() == d).unwrap().clone();
     assert_eq!(by("positions").differing_partitions, 1);
     assert_eq!(by("positions").differences, 1, "only the changed field");
     assert_eq!(by("bars").differences, 1);
@@ -114,7 +115,7 @@ async fn differences_are_found_field_by_field_and_repair_rewrites_only_them() {
 }
 
 fn by_repaired(r: &sqdata_hybrid::VerifyReport, d: &str) -> u64 {
-    r.domains.iter().find(|x| x.domain == d).unwrap().repaired
+    r.domains.iter().find(|x| x.domain.as_str() == d).unwrap().repaired
 }
 
 #[tokio::test]
@@ -132,7 +133,7 @@ async fn repair_can_take_the_primary_as_truth_and_incremental_checks_one_day() {
         mode: VerifyMode::Incremental(days[59]),
         repair: true,
         truth: Truth::Primary,
-        domains: vec![VerifyDomain::Deals],
+        domains: vec![Domain::Deals],
         books: Some(vec![b.clone()]),
         ..VerifyOptions::default()
     };

@@ -14,7 +14,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use sqdata::{
     AggregateBy, AggregateQuery, AssetRow, BarKey, BookId, Code, Config, DateRange, Deal, DealKind, DealQuery,
-    DealScope, Error, PriceTick, Quote, RegistryStore, Stores, TimeRange,
+    DealScope, Error, PriceTick, Quote, RegistryStore, RegistryStoreExt, Stores, TimeRange,
 };
 
 create_exception!(_sqdata, SqdataError, PyException, "A store failed.");

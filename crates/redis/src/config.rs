@@ -98,6 +98,15 @@ pub enum Mode {
 }
 
 impl RedisConfig {
+    /// The longest one store call may take (connect, answer, replica
+    /// acknowledgement, one retry after a failover): the bound the
+    /// facade's `Observed` layer puts on every call.
+    pub fn op_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(
+            2 * (self.connect_timeout_ms + self.response_timeout_ms + self.replica_ack_timeout_ms),
+        )
+    }
+
     /// The topology in use.
     pub fn mode(&self) -> Mode {
         if !self.cluster.is_empty() {

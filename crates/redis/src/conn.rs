@@ -74,7 +74,6 @@ pub(crate) struct Redis {
     conn: Mutex<Option<Conn>>,
     creating: tokio::sync::Mutex<()>,
     sentinel: tokio::sync::Mutex<Option<SentinelClient>>,
-    op_timeout: Duration,
 }
 
 impl std::fmt::Debug for Redis {
@@ -99,15 +98,12 @@ impl Lua {
 
 impl Redis {
     pub(crate) fn new(cfg: RedisConfig) -> Redis {
-        let op_timeout =
-            Duration::from_millis(cfg.connect_timeout_ms + cfg.response_timeout_ms + cfg.replica_ack_timeout_ms);
         Redis {
             mode: cfg.mode(),
             cfg,
             conn: Mutex::new(None),
             creating: tokio::sync::Mutex::new(()),
             sentinel: tokio::sync::Mutex::new(None),
-            op_timeout,
         }
     }
 
@@ -169,11 +165,10 @@ impl Redis {
         if let Some(c) = self.conn.lock().clone() {
             return Ok(c);
         }
+        // Bounded by the driver's connection timeout; the whole call by the
+        // Observed layer's (`RedisConfig::op_timeout`).
         let create: BoxFuture<'_, std::result::Result<Conn, RedisError>> = Box::pin(self.create());
-        let c = tokio::time::timeout(self.op_timeout, create)
-            .await
-            .map_err(|_| Error::Timeout { backend: BACKEND, op: "connect", after: self.op_timeout })?
-            .map_err(map_err)?;
+        let c = create.await.map_err(map_err)?;
         *self.conn.lock() = Some(c.clone());
         Ok(c)
     }
@@ -242,11 +237,7 @@ impl Redis {
             }
             Err(map_err(last.unwrap_or_else(|| RedisError::from((redis::ErrorKind::Client, "retries exhausted")))))
         };
-        tokio::time::timeout(self.op_timeout * 2, attempt).await.map_err(|_| Error::Timeout {
-            backend: BACKEND,
-            op,
-            after: self.op_timeout * 2,
-        })?
+        attempt.await
     }
 
     /// One command.

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use sqdata_core::obs::timed;
 use sqdata_core::{
     BackendHealth, BookId, Code, Error, ExtremeChange, HealthCheck, PositionEntry, PositionSnapshot, PositionStore,
     PriceTick, Quote, QuoteStore, ReconcileReport, Result, async_trait, validate, validate_ticks,
@@ -92,30 +91,21 @@ impl RedisStore {
     pub async fn put_session(&self, token: &str, value: &str) -> Result<()> {
         check_token(token)?;
         let key = self.session_key(token);
-        timed(
-            BACKEND,
-            "put_session",
-            self.r
-                .cmd::<()>("put_session", redis::cmd("SET").arg(key).arg(value).arg("EX").arg(self.cfg.session_ttl_s)),
-        )
-        .await
+        self.r
+            .cmd::<()>("put_session", redis::cmd("SET").arg(key).arg(value).arg("EX").arg(self.cfg.session_ttl_s))
+            .await
     }
 
     /// The session's value; `None` when unknown or expired.
     pub async fn get_session(&self, token: &str) -> Result<Option<String>> {
         check_token(token)?;
-        timed(BACKEND, "get_session", self.r.cmd("get_session", redis::cmd("GET").arg(self.session_key(token)))).await
+        self.r.cmd("get_session", redis::cmd("GET").arg(self.session_key(token))).await
     }
 
     /// Removes a session; returns whether it existed.
     pub async fn delete_session(&self, token: &str) -> Result<bool> {
         check_token(token)?;
-        let n: u64 = timed(
-            BACKEND,
-            "delete_session",
-            self.r.cmd("delete_session", redis::cmd("DEL").arg(self.session_key(token))),
-        )
-        .await?;
+        let n: u64 = self.r.cmd("delete_session", redis::cmd("DEL").arg(self.session_key(token))).await?;
         Ok(n > 0)
     }
 
@@ -179,7 +169,7 @@ fn check_token(t: &str) -> Result<()> {
 #[async_trait]
 impl PositionStore for RedisStore {
     async fn snapshot(&self, book: &BookId) -> Result<PositionSnapshot> {
-        timed(BACKEND, "snapshot", self.snapshot_inner(book)).await
+        self.snapshot_inner(book).await
     }
 
     async fn held_days(&self, book: &BookId, codes: &[Code]) -> Result<BTreeMap<Code, Option<u32>>> {
@@ -193,8 +183,7 @@ impl PositionStore for RedisStore {
         for code in codes {
             p.arg(code.to_string());
         }
-        let (n, vals): (Option<i64>, Vec<Option<String>>) =
-            timed(BACKEND, "held_days", self.r.pipe("held_days", &p)).await?;
+        let (n, vals): (Option<i64>, Vec<Option<String>>) = self.r.pipe("held_days", &p).await?;
         let n = n.unwrap_or(0);
         let mut out = BTreeMap::new();
         for (code, v) in codes.iter().zip(vals) {
@@ -208,20 +197,13 @@ impl PositionStore for RedisStore {
     async fn new_held(&self, book: &BookId, codes: &[Code]) -> Result<()> {
         for chunk in codes.chunks(1000) {
             let arg = join(chunk);
-            timed(BACKEND, "new_held", self.r.eval::<i64>("new_held", &NEW_HELD, &self.keys(book), &[arg], true))
-                .await?;
+            self.r.eval::<i64>("new_held", &NEW_HELD, &self.keys(book), &[arg], true).await?;
         }
         Ok(())
     }
 
     async fn mark_sold(&self, book: &BookId, code: Code) -> Result<()> {
-        timed(
-            BACKEND,
-            "mark_sold",
-            self.r.eval::<i64>("mark_sold", &MARK_SOLD, &self.keys(book), &[code.to_string()], true),
-        )
-        .await
-        .map(|_| ())
+        self.r.eval::<i64>("mark_sold", &MARK_SOLD, &self.keys(book), &[code.to_string()], true).await.map(|_| ())
     }
 
     async fn reconcile(&self, book: &BookId, broker_codes: &[Code]) -> Result<ReconcileReport> {
@@ -230,7 +212,7 @@ impl PositionStore for RedisStore {
         uniq.dedup();
         let keys = self.keys(book);
         let (added, removed): (String, String) =
-            timed(BACKEND, "reconcile", self.r.eval("reconcile", &RECONCILE, &keys, &[join(&uniq)], true)).await?;
+            self.r.eval("reconcile", &RECONCILE, &keys, &[join(&uniq)], true).await?;
         let codes = |s: &str| -> Result<Vec<Code>> {
             s.split(',').filter(|c| !c.is_empty()).map(|c| parse_code(&keys[0], c)).collect()
         };
@@ -242,18 +224,10 @@ impl PositionStore for RedisStore {
 
     async fn inc_held_days(&self, book: &BookId, today: NaiveDate) -> Result<bool> {
         validate::check_year("today", &today.to_string(), today)?;
-        let ran: i64 = timed(
-            BACKEND,
-            "inc_held_days",
-            self.r.eval(
-                "inc_held_days",
-                &INC_HELD_DAYS,
-                &self.keys(book),
-                &[today.format("%Y-%m-%d").to_string()],
-                true,
-            ),
-        )
-        .await?;
+        let ran: i64 = self
+            .r
+            .eval("inc_held_days", &INC_HELD_DAYS, &self.keys(book), &[today.format("%Y-%m-%d").to_string()], true)
+            .await?;
         Ok(ran == 1)
     }
 
@@ -269,12 +243,7 @@ impl PositionStore for RedisStore {
                 }
                 arg.push_str(&format!("{},{},{}", t.code, price_arg(t.high), price_arg(t.low)));
             }
-            let text: String = timed(
-                BACKEND,
-                "update_extremes",
-                self.r.eval("update_extremes", &UPDATE_EXTREMES, &keys, &[arg], true),
-            )
-            .await?;
+            let text: String = self.r.eval("update_extremes", &UPDATE_EXTREMES, &keys, &[arg], true).await?;
             for line in text.split('\n').filter(|l| !l.is_empty()) {
                 let mut f = line.splitn(3, '|');
                 let (Some(c), Some(mx), Some(mn)) = (f.next(), f.next(), f.next()) else {
@@ -303,25 +272,17 @@ impl PositionStore for RedisStore {
             let mn = e.min_price.map(price_arg).unwrap_or_default();
             packed.push_str(&format!("{c}|{day}|{mx}|{mn}"));
         }
-        timed(
-            BACKEND,
-            "replace_book",
-            self.r.eval::<i64>("replace_book", &REPLACE, &self.keys(book), &[inc, packed], true),
-        )
-        .await
-        .map(|_| ())
+        self.r.eval::<i64>("replace_book", &REPLACE, &self.keys(book), &[inc, packed], true).await.map(|_| ())
     }
 
     async fn delete_book(&self, book: &BookId) -> Result<()> {
         let keys = self.keys(book);
-        timed(BACKEND, "delete_book", self.r.cmd::<i64>("delete_book", redis::cmd("DEL").arg(&keys[..])))
-            .await
-            .map(|_| ())
+        self.r.cmd::<i64>("delete_book", redis::cmd("DEL").arg(&keys[..])).await.map(|_| ())
     }
 
     async fn list_books(&self) -> Result<Vec<BookId>> {
         let prefix = &self.cfg.prefix;
-        let found = timed(BACKEND, "list_books", self.r.scan_match("list_books", &format!("{prefix}:{{*}}:*"))).await?;
+        let found = self.r.scan_match("list_books", &format!("{prefix}:{{*}}:*")).await?;
         let mut out: Vec<BookId> = found
             .iter()
             .filter_map(|k| {
@@ -343,7 +304,7 @@ impl PositionStore for RedisStore {
         if self.r.mode() == Mode::Cluster {
             return Ok(None);
         }
-        let info: String = timed(BACKEND, "instance", self.r.cmd("instance", redis::cmd("INFO").arg("server"))).await?;
+        let info: String = self.r.cmd("instance", redis::cmd("INFO").arg("server")).await?;
         Ok(info.lines().find_map(|l| l.strip_prefix("run_id:")).map(|v| v.trim().to_owned()))
     }
 }
@@ -362,7 +323,7 @@ impl QuoteStore for RedisStore {
             let json = serde_json::to_string(q).map_err(|e| Error::invalid("quote", q.code, e.to_string()))?;
             p.cmd("SET").arg(self.quote_key(&q.code)).arg(json).arg("PX").arg(self.cfg.quote_ttl_ms).ignore();
         }
-        timed(BACKEND, "put_quotes", self.r.pipe::<()>("put_quotes", &p)).await
+        self.r.pipe::<()>("put_quotes", &p).await
     }
 
     async fn get_quotes(&self, codes: &[Code]) -> Result<Vec<Quote>> {
@@ -370,8 +331,7 @@ impl QuoteStore for RedisStore {
             return Ok(Vec::new());
         }
         let keys: Vec<String> = codes.iter().map(|c| self.quote_key(c)).collect();
-        let vals: Vec<Option<String>> =
-            timed(BACKEND, "get_quotes", self.r.cmd("get_quotes", redis::cmd("MGET").arg(&keys))).await?;
+        let vals: Vec<Option<String>> = self.r.cmd("get_quotes", redis::cmd("MGET").arg(&keys)).await?;
         vals.into_iter()
             .zip(&keys)
             .filter_map(|(v, k)| v.map(|s| serde_json::from_str::<Quote>(&s).map_err(|e| corrupt(k, e))))

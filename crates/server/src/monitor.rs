@@ -37,8 +37,8 @@ pub struct Memory {
 /// A server-backed domain's state (see `sqdata_hybrid::DomainStatus`).
 #[derive(Debug, Clone, Serialize)]
 pub struct DomainState {
-    /// positions, quotes, deals, assets, bars.
-    pub domain: &'static str,
+    /// The domain.
+    pub domain: sqdata::Domain,
     /// healthy, degraded or recovering.
     pub mode: String,
     /// 0 healthy, 1 degraded, 2 recovering.
@@ -162,8 +162,8 @@ pub fn publish(s: &Snapshot) {
         metrics::gauge!("sqdata_backend_latency_seconds", "backend" => name).set(b.latency.as_secs_f64());
     }
     for d in &s.domains {
-        metrics::gauge!("sqdata_hybrid_journal_bytes", "domain" => d.domain).set(d.journal_bytes as f64);
-        metrics::gauge!("sqdata_hybrid_state", "domain" => d.domain).set(f64::from(d.mode_code));
+        metrics::gauge!("sqdata_hybrid_journal_bytes", "domain" => d.domain.as_str()).set(d.journal_bytes as f64);
+        metrics::gauge!("sqdata_hybrid_state", "domain" => d.domain.as_str()).set(f64::from(d.mode_code));
     }
     if let Some(d) = &s.disk {
         metrics::gauge!("sqdata_disk_free_ratio").set(d.free_ratio);
@@ -206,7 +206,13 @@ pub fn render_text(s: &Snapshot) -> String {
     for d in &s.domains {
         t += &format!(
             "  domain {:<10} {:<10} journal {} B, fallbacks {}, dual-write failures {}, compensations {}, inconsistencies {}\n",
-            d.domain, d.mode, d.journal_bytes, d.fallbacks, d.dual_write_failures, d.compensations, d.inconsistencies
+            d.domain.as_str(),
+            d.mode,
+            d.journal_bytes,
+            d.fallbacks,
+            d.dual_write_failures,
+            d.compensations,
+            d.inconsistencies
         );
     }
     if let Some(d) = &s.disk {

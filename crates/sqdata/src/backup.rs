@@ -23,9 +23,10 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sqdata_core::{BookId, Error, RegistryDump, RegistryStore, Result, Stores};
+use sqdata_core::raw::{self, Durability};
+use sqdata_core::{BookId, Domain, Error, RegistryDump, RegistryStore, Result, Stores};
 use sqdata_file::{FileConfig, FileStore};
-use sqdata_hybrid::{Truth, VerifyDomain, VerifyMode, VerifyOptions, VerifyReport};
+use sqdata_hybrid::{Truth, VerifyMode, VerifyOptions, VerifyReport};
 
 use crate::migrate::{NoProgress, Scope, copy};
 use crate::{Backend, Config, Opened};
@@ -39,7 +40,7 @@ pub struct Part {
     /// The backend.
     pub backend: Backend,
     /// Its domains.
-    pub domains: Vec<VerifyDomain>,
+    pub domains: Vec<Domain>,
     /// Books dumped.
     pub books: usize,
     /// Bar series dumped.
@@ -132,14 +133,15 @@ fn err(e: impl std::fmt::Display) -> Error {
     Error::Backend { backend: "backup", message: e.to_string(), retryable: false, source: None }
 }
 
-/// The live stores of each configured backend and the domains it holds.
-fn parts(config: &Config, opened: &Opened) -> Result<Vec<(Backend, Vec<VerifyDomain>, Stores)>> {
+/// The live stores of each configured backend and the durable domains it
+/// holds, by the configuration's routes (the files hold everything).
+fn parts(config: &Config, opened: &Opened) -> Result<Vec<(Backend, Vec<Domain>, Stores)>> {
     let files = Stores::from_one(opened.files.clone());
-    let mut out = vec![(Backend::File, VerifyDomain::ALL.to_vec(), files.clone())];
+    let mut out = vec![(Backend::File, Domain::DURABLE.to_vec(), files)];
+    let routes = config.routes();
     let primary = opened.hybrid.as_ref().map(|h| h.primary().clone());
-    for b in [Backend::Redis, Backend::Clickhouse] {
-        let domains: Vec<VerifyDomain> =
-            config.routes().iter().filter(|(_, x)| *x == b).filter_map(|(d, _)| VerifyDomain::from_name(d)).collect();
+    for b in Backend::ALL.into_iter().filter(|b| *b != Backend::File) {
+        let domains: Vec<Domain> = routes.domains_of(b).into_iter().filter(|d| d.durable()).collect();
         if domains.is_empty() {
             continue;
         }
@@ -149,15 +151,10 @@ fn parts(config: &Config, opened: &Opened) -> Result<Vec<(Backend, Vec<VerifyDom
     Ok(out)
 }
 
-async fn books_of(s: &Stores, domains: &[VerifyDomain]) -> Result<Vec<BookId>> {
+async fn books_of(s: &Stores, domains: &[Domain]) -> Result<Vec<BookId>> {
     let mut all = std::collections::BTreeSet::new();
     for d in domains {
-        match d {
-            VerifyDomain::Positions => all.extend(s.positions.list_books().await?),
-            VerifyDomain::Deals => all.extend(s.deals.list_books().await?),
-            VerifyDomain::Assets => all.extend(s.assets.list_books().await?),
-            VerifyDomain::Bars => {}
-        }
+        all.extend(s.books(*d).await?);
     }
     Ok(all.into_iter().collect())
 }
@@ -207,7 +204,7 @@ pub async fn backup(config: &Config, dir: &Path) -> Result<BackupReport> {
     let mut parts_out = Vec::new();
     for (backend, domains, live) in parts(config, &opened)? {
         let books = books_of(&live, &domains).await?;
-        let series: Vec<_> = if domains.contains(&VerifyDomain::Bars) {
+        let series: Vec<_> = if domains.contains(&Domain::Bars) {
             live.bars.overview().await?.into_iter().map(|o| o.key).collect()
         } else {
             Vec::new()
@@ -220,8 +217,11 @@ pub async fn backup(config: &Config, dir: &Path) -> Result<BackupReport> {
     let reg = crate::open_registry(config).await?;
     let dump = reg.dump().await?;
     let registry = Some(RegistryPart::of(reg.backend(), &dump));
-    let rpath = stage.join("registry.json");
-    std::fs::write(&rpath, serde_json::to_vec_pretty(&dump).map_err(err)?).map_err(|e| Error::io(&rpath, e))?;
+    raw::replace_atomic(
+        &stage.join("registry.json"),
+        &serde_json::to_vec_pretty(&dump).map_err(err)?,
+        Durability::Flush,
+    )?;
     let mut files = Vec::new();
     walk(&stage, &stage, &mut files)?;
     files.sort();
@@ -238,24 +238,32 @@ pub async fn backup(config: &Config, dir: &Path) -> Result<BackupReport> {
         sha256: sums,
     };
     let body = serde_json::to_vec_pretty(&manifest).map_err(err)?;
-    std::fs::write(stage.join("manifest.json"), body).map_err(|e| Error::io(&stage, e))?;
+    raw::replace_atomic(&stage.join("manifest.json"), &body, Durability::Flush)?;
 
     let name = format!("sqdata-backup-{}.tar.gz", now.format("%Y%m%d-%H%M%S"));
     let archive = dir.join(&name);
-    let tmp = dir.join(format!("{name}.tmp"));
-    {
+    // The archive is written beside its final name and renamed over it
+    // once synced (the toolkit's crash argument, streamed: a tar is too big
+    // to hold in memory); the sidecar goes through `replace_atomic`.
+    let tmp = raw::fs::temp_path(&archive, "backup");
+    let written = (|| -> Result<()> {
         let f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(f, flate2::Compression::default()));
         tar.append_dir_all(".", &stage).map_err(|e| Error::io(&stage, e))?;
         let gz = tar.into_inner().map_err(|e| Error::io(&tmp, e))?;
         let f = gz.finish().map_err(|e| Error::io(&tmp, e))?;
         f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, &archive).map_err(|e| Error::io(&archive, e))?;
+        raw::sync_dir(dir)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
     }
-    std::fs::rename(&tmp, &archive).map_err(|e| Error::io(&archive, e))?;
     let _ = std::fs::remove_dir_all(&stage);
     let sha = sha256_file(&archive)?;
     let sidecar = dir.join(format!("{name}.sha256"));
-    std::fs::write(&sidecar, format!("{sha}  {name}\n")).map_err(|e| Error::io(&sidecar, e))?;
+    raw::replace_atomic(&sidecar, format!("{sha}  {name}\n").as_bytes(), Durability::Fsync)?;
     let bytes = std::fs::metadata(&archive).map(|m| m.len()).unwrap_or(0);
     let pruned = prune(dir, KEEP_DAYS)?;
     Ok(BackupReport { archive, sha256: sha, bytes, manifest, pruned, elapsed_ms: t.elapsed().as_millis() as u64 })
@@ -264,7 +272,7 @@ pub async fn backup(config: &Config, dir: &Path) -> Result<BackupReport> {
 fn tempfile_dir(dir: &Path, name: &str) -> Result<PathBuf> {
     let p = dir.join(name);
     let _ = std::fs::remove_dir_all(&p);
-    std::fs::create_dir_all(&p).map_err(|e| Error::io(&p, e))?;
+    raw::create_dir_all_synced(&p)?;
     Ok(p)
 }
 
@@ -375,7 +383,7 @@ async fn restore_from(
         let Some(part) = m.parts.iter().find(|p| p.backend == backend) else {
             return Err(Error::invalid("archive", archive.display(), format!("holds no {backend} part")));
         };
-        let domains: Vec<VerifyDomain> = domains.into_iter().filter(|d| part.domains.contains(d)).collect();
+        let domains: Vec<Domain> = domains.into_iter().filter(|d| part.domains.contains(d)).collect();
         let dump = dump_store(stage.join("stores").join(backend.to_string()))?;
         let opts = VerifyOptions {
             mode: VerifyMode::Full,

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
-use sqdata_core::{Error, Result};
+use sqdata_core::{Domain, Error, Result};
 use sqdata_file::FileConfig;
 
 /// Which stores serve which domain.
@@ -43,6 +43,35 @@ pub enum Backend {
     Clickhouse,
 }
 
+impl Backend {
+    /// Every backend a domain can be routed to.
+    pub const ALL: [Backend; 3] = [Backend::File, Backend::Redis, Backend::Clickhouse];
+
+    /// Whether this backend can hold `domain` (the files hold everything;
+    /// Redis the hot state; ClickHouse the analytic history).
+    pub fn serves(self, domain: Domain) -> bool {
+        match self {
+            Backend::File => true,
+            Backend::Redis => matches!(domain, Domain::Positions | Domain::Quotes),
+            Backend::Clickhouse => matches!(domain, Domain::Deals | Domain::Assets | Domain::Bars),
+        }
+    }
+
+    /// The domains it can hold, in order.
+    pub fn domains(self) -> Vec<Domain> {
+        Domain::ALL.into_iter().filter(|d| self.serves(*d)).collect()
+    }
+
+    /// Whether this binary was built with it.
+    pub fn built(self) -> bool {
+        match self {
+            Backend::File => true,
+            Backend::Redis => cfg!(feature = "redis"),
+            Backend::Clickhouse => cfg!(feature = "clickhouse"),
+        }
+    }
+}
+
 impl std::fmt::Display for Backend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
@@ -67,6 +96,37 @@ pub struct Routing {
     pub assets: Option<Backend>,
     /// K-lines.
     pub bars: Option<Backend>,
+}
+
+/// Which backend serves each domain, as resolved from the tier and `[stores]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Routes([(Domain, Backend); 5]);
+
+impl Routes {
+    /// Every (domain, backend), in domain order.
+    pub fn iter(&self) -> impl Iterator<Item = (Domain, Backend)> + '_ {
+        self.0.iter().copied()
+    }
+
+    /// The backend serving `domain`.
+    pub fn backend(&self, domain: Domain) -> Backend {
+        self.0.iter().find(|(d, _)| *d == domain).map(|(_, b)| *b).unwrap_or(Backend::File)
+    }
+
+    /// The domains routed to `backend`, in order.
+    pub fn domains_of(&self, backend: Backend) -> Vec<Domain> {
+        self.iter().filter(|(_, b)| *b == backend).map(|(d, _)| d).collect()
+    }
+
+    /// The domains a server serves (with the files behind it): the hybrid's.
+    pub fn served(&self) -> Vec<Domain> {
+        self.iter().filter(|(_, b)| *b != Backend::File).map(|(d, _)| d).collect()
+    }
+
+    /// Whether any domain is routed to `backend`.
+    pub fn uses(&self, backend: Backend) -> bool {
+        self.iter().any(|(_, b)| b == backend)
+    }
 }
 
 /// The whole configuration. Every section denies unknown keys, so a typo is
@@ -192,47 +252,40 @@ impl Config {
                 ));
             }
         }
-        for (domain, b) in self.routes() {
-            let built = match b {
-                Backend::File => true,
-                Backend::Redis => cfg!(feature = "redis"),
-                Backend::Clickhouse => cfg!(feature = "clickhouse"),
-            };
-            if !built {
+        for (domain, b) in self.routes().iter() {
+            if !b.built() {
                 return Err(Error::Config(format!(
                     "{domain} is routed to {b}, but this binary was built without the {b} backend \
                      (build with `cargo xtask build --tier mvp` or the `{b}` feature)"
                 )));
             }
-            if b == Backend::Redis && !matches!(domain, "positions" | "quotes") {
-                return Err(Error::Config(format!("redis holds positions and quotes, not {domain}")));
-            }
-            if b == Backend::Clickhouse && !matches!(domain, "deals" | "assets" | "bars") {
-                return Err(Error::Config(format!("clickhouse holds deals, assets and bars, not {domain}")));
+            if !b.serves(domain) {
+                let holds: Vec<&str> = b.domains().iter().map(|d| d.as_str()).collect();
+                return Err(Error::Config(format!("{b} holds {}, not {domain}", holds.join(", "))));
             }
         }
         Ok(())
     }
 
     /// The backend of each domain: `[stores]` overrides, else the tier's choice.
-    pub fn routes(&self) -> [(&'static str, Backend); 5] {
+    pub fn routes(&self) -> Routes {
         let (hot, analytic) = match self.tier {
             Tier::Embedded => (Backend::File, Backend::File),
             Tier::Mvp | Tier::Full => (Backend::Redis, Backend::Clickhouse),
         };
         let s = &self.stores;
-        [
-            ("positions", s.positions.unwrap_or(hot)),
-            ("quotes", s.quotes.unwrap_or(hot)),
-            ("deals", s.deals.unwrap_or(analytic)),
-            ("assets", s.assets.unwrap_or(analytic)),
-            ("bars", s.bars.unwrap_or(analytic)),
-        ]
+        Routes([
+            (Domain::Positions, s.positions.unwrap_or(hot)),
+            (Domain::Quotes, s.quotes.unwrap_or(hot)),
+            (Domain::Deals, s.deals.unwrap_or(analytic)),
+            (Domain::Assets, s.assets.unwrap_or(analytic)),
+            (Domain::Bars, s.bars.unwrap_or(analytic)),
+        ])
     }
 
     /// Whether any domain is routed to `b`.
     pub fn uses(&self, b: Backend) -> bool {
-        self.routes().iter().any(|(_, x)| *x == b)
+        self.routes().uses(b)
     }
 
     /// The built-in defaults as TOML (what `config/default.toml` holds and `sqdata init` writes).
@@ -372,10 +425,11 @@ mod tests {
     #[test]
     fn routing_follows_tier_and_overrides() {
         let c = Config::default();
-        assert!(c.routes().iter().all(|(_, b)| *b == Backend::File));
+        assert!(c.routes().iter().all(|(_, b)| b == Backend::File));
         let c =
             Config { stores: Routing { positions: Some(Backend::Redis), ..Default::default() }, ..Default::default() };
-        assert_eq!(c.routes()[0], ("positions", Backend::Redis));
+        assert_eq!(c.routes().backend(Domain::Positions), Backend::Redis);
+        assert_eq!(c.routes().served(), vec![Domain::Positions]);
         assert_eq!(c.validate().is_ok(), cfg!(feature = "redis"));
         let c = Config { stores: Routing { deals: Some(Backend::Redis), ..Default::default() }, ..Default::default() };
         assert!(c.validate().is_err());

@@ -8,22 +8,35 @@ pub mod migrate;
 pub mod silverquant;
 
 use std::sync::Arc;
+use std::time::Duration;
 
-pub use config::{Backend, Config, DEFAULT_CONFIG_FILE, Routing, Tier};
-pub use sqdata_core::*;
-pub use sqdata_file::{FileConfig, FileStore, kline};
+pub use config::{Backend, Config, DEFAULT_CONFIG_FILE, Routes, Routing, Tier};
 
+// The domain, the store traits and the error, from sqdata-core — named one
+// by one, so what the facade offers is a decision, not an accident.
+pub use sqdata_core::{
+    Account, AccountCode, Adjust, AggregateBy, AggregateQuery, AssetRow, AssetStore, AuditEntry, AuditQuery,
+    BackendHealth, Bar, BarKey, BarOverview, BarSeries, BarStore, BarWriteMode, BookId, BookName, BoxError, Code,
+    DEFAULT_QUOTE_TTL, DateRange, Deal, DealAggregate, DealKind, DealQuery, DealScope, DealStore, DealStoreExt, Domain,
+    Error, ExtremeChange, HealthCheck, MAX_PAGE_SIZE, Market, Observed, Page, ParamChange, ParamVersion, Period,
+    PositionEntry, PositionSnapshot, PositionStore, PriceTick, Quote, QuoteStore, ReconcileReport, RecordOutcome,
+    RegistryDump, RegistryStore, RegistryStoreExt, Result, Side, Stores, Strategy, TimeRange, aggregate, async_trait,
+    chrono, diff_params, page_of, period_label, serde_json, sort_deals, upsert_bars, validate_ticks,
+};
+pub use sqdata_core::{layer, obs, position, raw, registry, validate};
+
+// The backends, each as a module behind its feature (as `sqlx` exposes its
+// drivers), with their main types at the top level.
 #[cfg(feature = "minio")]
-pub use sqdata_archive as archive;
-#[cfg(feature = "minio")]
-pub use sqdata_archive::{Archive, ArchiveConfig, Table};
+pub use sqdata_archive::{self as archive, Archive, ArchiveConfig, Table};
 #[cfg(feature = "clickhouse")]
-pub use sqdata_clickhouse::{ClickHouseConfig, ClickHouseStore};
+pub use sqdata_clickhouse::{self as clickhouse, ClickHouseConfig, ClickHouseStore};
+pub use sqdata_file::{self as file, FileConfig, FileStore, kline};
 #[cfg(feature = "hybrid")]
 pub use sqdata_hybrid as hybrid;
 #[cfg(feature = "redis")]
-pub use sqdata_redis::{RedisConfig, RedisStore};
-pub use sqdata_sql::{SqlConfig, SqlStore};
+pub use sqdata_redis::{self as redis, RedisConfig, RedisStore};
+pub use sqdata_sql::{self as sql, SqlConfig, SqlStore};
 
 /// What [`open_all`] built.
 #[derive(Debug, Clone)]
@@ -34,7 +47,7 @@ pub struct Opened {
     /// The file store (embedded store and the fallback of every tier).
     pub files: Arc<FileStore>,
     /// The domains served by a server (empty on the embedded tier).
-    pub served: Vec<&'static str>,
+    pub served: Vec<Domain>,
     /// The composer of the server-backed domains with the files.
     #[cfg(feature = "hybrid")]
     pub hybrid: Option<Arc<sqdata_hybrid::Hybrid>>,
@@ -48,55 +61,79 @@ pub fn open(config: &Config) -> Result<Stores> {
     Ok(open_all(config)?.stores)
 }
 
+/// The file store, measured ([`Observed`]) like every backend.
+fn observed_files(file: &Arc<FileStore>) -> Stores {
+    Stores::from_one(Arc::new(Observed::new("file", None, file.clone())))
+}
+
+/// The one routing function: opens `backend` behind the [`Observed`] layer
+/// (latency, errors, its timeout) and serves `domains` from it in `stores`.
+/// [`open_all`], `migrate`'s target and `backup`'s parts all go through it.
+pub(crate) fn route(config: &Config, backend: Backend, domains: &[Domain], stores: &mut Stores) -> Result<()> {
+    if domains.is_empty() {
+        return Ok(());
+    }
+    if let Some(d) = domains.iter().find(|d| !backend.serves(**d)) {
+        return Err(Error::Config(format!("{backend} does not hold {d}")));
+    }
+    #[allow(unused_mut)]
+    let mut view = stores.clone();
+    match backend {
+        Backend::File => return Ok(()),
+        #[cfg(feature = "redis")]
+        Backend::Redis => {
+            config.redis.validate()?;
+            let timeout = Some(config.redis.op_timeout());
+            let r = Arc::new(Observed::new("redis", timeout, Arc::new(RedisStore::open(config.redis.clone())?)));
+            view.positions = r.clone();
+            view.quotes = r.clone();
+            stores.backends.push(r);
+        }
+        #[cfg(feature = "clickhouse")]
+        Backend::Clickhouse => {
+            config.clickhouse.validate()?;
+            let timeout = Some(Duration::from_millis(config.clickhouse.timeout_ms));
+            let c = ClickHouseStore::open(config.clickhouse.clone())?;
+            let c = Arc::new(Observed::new("clickhouse", timeout, Arc::new(c)));
+            view.deals = c.clone();
+            view.assets = c.clone();
+            view.bars = c.clone();
+            stores.backends.push(c);
+        }
+        #[allow(unreachable_patterns)]
+        other => {
+            let _ = (config, Duration::ZERO);
+            return Err(Error::Config(format!("{other}: this binary was built without the {other} backend")));
+        }
+    }
+    for d in domains {
+        stores.take(*d, &view);
+    }
+    Ok(())
+}
+
 /// As [`open`], returning the parts too (for verify, migrate and rollout).
 /// Domains routed to a server are composed with the files by the hybrid:
 /// reads fall back to the files, writes go to both, an outage is journaled.
 pub fn open_all(config: &Config) -> Result<Opened> {
     config.validate()?;
     let file = Arc::new(FileStore::open(config.file.clone())?);
-    #[allow(unused_mut)]
-    let mut stores = Stores::from_one(file.clone());
-    #[cfg(feature = "redis")]
-    if config.uses(Backend::Redis) {
-        let r = Arc::new(RedisStore::open(config.redis.clone())?);
-        for (domain, b) in config.routes() {
-            match (domain, b) {
-                ("positions", Backend::Redis) => stores.positions = r.clone(),
-                ("quotes", Backend::Redis) => stores.quotes = r.clone(),
-                _ => {}
-            }
-        }
-        stores.backends.push(r);
+    let files = observed_files(&file);
+    let routes = config.routes();
+    let mut stores = files.clone();
+    for backend in Backend::ALL {
+        route(config, backend, &routes.domains_of(backend), &mut stores)?;
     }
-    #[cfg(feature = "clickhouse")]
-    if config.uses(Backend::Clickhouse) {
-        let c = Arc::new(ClickHouseStore::open(config.clickhouse.clone())?);
-        for (domain, b) in config.routes() {
-            match (domain, b) {
-                ("deals", Backend::Clickhouse) => stores.deals = c.clone(),
-                ("assets", Backend::Clickhouse) => stores.assets = c.clone(),
-                ("bars", Backend::Clickhouse) => stores.bars = c.clone(),
-                _ => {}
-            }
-        }
-        stores.backends.push(c);
-    }
-    let served: Vec<&'static str> =
-        config.routes().iter().filter(|(_, b)| *b != Backend::File).map(|(d, _)| *d).collect();
+    let served = routes.served();
     #[cfg(feature = "hybrid")]
     let mut hybrid = None;
     #[cfg(feature = "hybrid")]
     if !served.is_empty() {
         let cfg = config.hybrid.clone().rooted(&config.file.root);
-        let h = sqdata_hybrid::Hybrid::compose(stores.clone(), Stores::from_one(file.clone()), cfg, &served)?;
+        let h = sqdata_hybrid::Hybrid::compose(stores.clone(), files, cfg, &served)?;
+        let composed = h.stores();
         for d in &served {
-            match *d {
-                "positions" => stores.positions = h.clone(),
-                "quotes" => stores.quotes = h.clone(),
-                "deals" => stores.deals = h.clone(),
-                "assets" => stores.assets = h.clone(),
-                _ => stores.bars = h.clone(),
-            }
+            stores.take(*d, &composed);
         }
         stores.backends.push(h.clone());
         hybrid = Some(h);

@@ -24,12 +24,13 @@ use std::time::Instant;
 
 use chrono::{NaiveDate, NaiveTime};
 use serde::{Deserialize, Serialize};
+use sqdata_core::raw::{self, Durability};
 use sqdata_core::{
-    BarKey, BarSeries, BarWriteMode, BookId, DateRange, DealQuery, DealScope, Error, MAX_PAGE_SIZE, Result, Stores,
-    TimeRange,
+    BarKey, BarSeries, BarWriteMode, BookId, DateRange, DealQuery, DealScope, Domain, Error, MAX_PAGE_SIZE, Result,
+    Stores, TimeRange,
 };
 use sqdata_file::{FileConfig, FileStore};
-use sqdata_hybrid::{Truth, VerifyDomain, VerifyMode, VerifyOptions, VerifyReport};
+use sqdata_hybrid::{Truth, VerifyMode, VerifyOptions, VerifyReport};
 
 use crate::{Backend, Config};
 
@@ -79,7 +80,7 @@ pub struct Manifest {
     /// The day, for an incremental migration.
     pub date: Option<NaiveDate>,
     /// The domains migrated.
-    pub domains: Vec<VerifyDomain>,
+    pub domains: Vec<Domain>,
     /// The books in scope.
     pub books: Vec<BookId>,
     /// The bar series in scope.
@@ -118,43 +119,21 @@ pub struct RollbackReport {
     pub elapsed_ms: u64,
 }
 
-fn domains_of(target: Backend) -> Result<Vec<VerifyDomain>> {
-    match target {
-        Backend::Redis => Ok(vec![VerifyDomain::Positions]),
-        Backend::Clickhouse => Ok(vec![VerifyDomain::Deals, VerifyDomain::Assets, VerifyDomain::Bars]),
-        Backend::File => Err(Error::invalid("target", "file", "migrate moves the files to redis or clickhouse")),
+/// The durable domains a target holds (quotes live seconds: never migrated).
+fn domains_of(target: Backend) -> Result<Vec<Domain>> {
+    if target == Backend::File {
+        return Err(Error::invalid("target", "file", "migrate moves the files to redis or clickhouse"));
     }
+    Ok(target.domains().into_iter().filter(|d| d.durable()).collect())
 }
 
-/// The file store, and the target's domains over it.
+/// The file store, with the target's domains taken from the target (the
+/// facade's one routing function).
 fn target_stores(config: &Config, target: Backend, files: Arc<FileStore>) -> Result<Stores> {
-    #[allow(unused_mut)]
     let mut s = Stores::from_one(files);
-    match target {
-        #[cfg(feature = "redis")]
-        Backend::Redis => {
-            config.redis.validate()?;
-            let r = Arc::new(crate::RedisStore::open(config.redis.clone())?);
-            s.positions = r.clone();
-            s.quotes = r.clone();
-            s.backends = vec![r];
-            Ok(s)
-        }
-        #[cfg(feature = "clickhouse")]
-        Backend::Clickhouse => {
-            config.clickhouse.validate()?;
-            let c = Arc::new(crate::ClickHouseStore::open(config.clickhouse.clone())?);
-            s.deals = c.clone();
-            s.assets = c.clone();
-            s.bars = c.clone();
-            s.backends = vec![c];
-            Ok(s)
-        }
-        other => {
-            let _ = (config, s);
-            Err(Error::Config(format!("migrate --target {other}: this binary was built without the {other} backend")))
-        }
-    }
+    s.backends.clear();
+    crate::route(config, target, &target.domains(), &mut s)?;
+    Ok(s)
 }
 
 fn day_range(date: Option<NaiveDate>) -> (DateRange, TimeRange) {
@@ -171,7 +150,7 @@ fn day_range(date: Option<NaiveDate>) -> (DateRange, TimeRange) {
 /// What a copy covers.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Scope<'a> {
-    pub(crate) domains: &'a [VerifyDomain],
+    pub(crate) domains: &'a [Domain],
     pub(crate) books: &'a [BookId],
     pub(crate) series: &'a [BarKey],
     pub(crate) date: Option<NaiveDate>,
@@ -196,7 +175,7 @@ pub(crate) async fn copy(
     for book in m.books {
         for d in m.domains {
             let n = match d {
-                VerifyDomain::Positions => {
+                Domain::Positions => {
                     let snap = from.positions.snapshot(book).await?;
                     if snap.positions.is_empty() && snap.inc_date.is_none() {
                         to.positions.delete_book(book).await?;
@@ -205,7 +184,7 @@ pub(crate) async fn copy(
                     }
                     snap.positions.len() as u64
                 }
-                VerifyDomain::Deals => {
+                Domain::Deals => {
                     let mut q = DealQuery {
                         scope: DealScope::Book(book.clone()),
                         from: days.from,
@@ -230,14 +209,15 @@ pub(crate) async fn copy(
                     }
                     n
                 }
-                VerifyDomain::Assets => {
+                Domain::Assets => {
                     let rows = from.assets.assets(book, days).await?;
                     for r in &rows {
                         to.assets.upsert_asset(book, *r).await?;
                     }
                     rows.len() as u64
                 }
-                VerifyDomain::Bars => continue,
+                // bars are market-wide (below); quotes are not copied
+                _ => continue,
             };
             *copied.entry(d.as_str().into()).or_default() += n;
             progress.advance(1, n);
@@ -252,14 +232,14 @@ pub(crate) async fn copy(
                 to.bars.save_bars(&BarSeries { key: s.key, bars: s.bars }, mode).await?;
             }
         }
-        *copied.entry("bars".into()).or_default() += n;
+        *copied.entry(Domain::Bars.as_str().into()).or_default() += n;
         progress.advance(chunk.len() as u64, n);
     }
     Ok(copied)
 }
 
 pub(crate) fn units(m: Scope<'_>) -> u64 {
-    let per_book = m.domains.iter().filter(|d| **d != VerifyDomain::Bars).count() as u64;
+    let per_book = m.domains.iter().filter(|d| d.per_book()).count() as u64;
     m.books.len() as u64 * per_book + m.series.len() as u64
 }
 
@@ -268,10 +248,8 @@ fn backups_root(config: &Config) -> PathBuf {
 }
 
 fn write_manifest(dir: &Path, m: &Manifest) -> Result<()> {
-    let path = dir.join("manifest.json");
-    let tmp = dir.join("manifest.json.tmp");
     let body = serde_json::to_vec_pretty(m).map_err(|e| Error::Config(e.to_string()))?;
-    std::fs::write(&tmp, body).and_then(|_| std::fs::rename(&tmp, &path)).map_err(|e| Error::io(&path, e))
+    raw::replace_atomic(&dir.join("manifest.json"), &body, Durability::Fsync).map(|_| ())
 }
 
 fn read_manifest(dir: &Path) -> Result<Manifest> {
@@ -337,12 +315,7 @@ pub async fn migrate(config: &Config, opts: &MigrateOptions, progress: &dyn Prog
         Some(b) => books.extend(b.iter().cloned()),
         None => {
             for d in &domains {
-                match d {
-                    VerifyDomain::Positions => books.extend(source.positions.list_books().await?),
-                    VerifyDomain::Deals => books.extend(source.deals.list_books().await?),
-                    VerifyDomain::Assets => books.extend(source.assets.list_books().await?),
-                    VerifyDomain::Bars => {}
-                }
+                books.extend(source.books(*d).await?);
             }
         }
     }
@@ -350,7 +323,7 @@ pub async fn migrate(config: &Config, opts: &MigrateOptions, progress: &dyn Prog
         books.retain(|b| acc.iter().any(|a| a == b.account.as_str()));
     }
     let mut series = Vec::new();
-    if domains.contains(&VerifyDomain::Bars) && opts.books.is_none() && opts.accounts.is_none() {
+    if domains.contains(&Domain::Bars) && opts.books.is_none() && opts.accounts.is_none() {
         let since = opts.date.map(|d| d.and_time(NaiveTime::MIN));
         for o in source.bars.overview().await? {
             if since.is_none_or(|s| o.last >= s) {
@@ -367,7 +340,7 @@ pub async fn migrate(config: &Config, opts: &MigrateOptions, progress: &dyn Prog
         id = format!("migrate-{}-{}-{k}", now.format("%Y%m%d-%H%M%S-%3f"), opts.target);
         dir = backups_root(config).join(&id);
     }
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    raw::create_dir_all_synced(&dir)?;
     let mut manifest = Manifest {
         id,
         created: now.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use sqdata::hybrid::{Hybrid, Mode, VerifyOptions};
 use sqdata::{
-    Backend, BookId, Code, Config, Deal, DealQuery, DealStore as _, MAX_PAGE_SIZE, PositionSnapshot,
+    Backend, BookId, Code, Config, Deal, DealQuery, DealStoreExt as _, MAX_PAGE_SIZE, PositionSnapshot,
     PositionStore as _, PriceTick, Routing, Stores,
 };
 use sqdata_testkit::chaos::{Chaos, Fault};
@@ -38,7 +38,7 @@ fn positions_on(dir: &std::path::Path, redis_url: String) -> Config {
 
 async fn wait_mode(h: &Hybrid, domain: &str, mode: Mode, within: Duration) {
     let t = Instant::now();
-    while !h.status().iter().any(|s| s.domain == domain && s.mode == mode) {
+    while !h.status().iter().any(|s| s.domain.as_str() == domain && s.mode == mode) {
         assert!(t.elapsed() < within, "{domain} not {mode:?} after {within:?}: {:?}", h.status());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -129,7 +129,7 @@ async fn redis_killed_under_eight_writers_loses_no_acknowledged_write() {
     let killed = Instant::now();
     redis.kill(); // SIGKILL
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let pos = h.status().into_iter().find(|s| s.domain == "positions").unwrap();
+    let pos = h.status().into_iter().find(|s| s.domain.as_str() == "positions").unwrap();
     assert_eq!(pos.mode, Mode::Degraded, "{pos:?}");
     redis.restart();
     wait_mode(&h, "positions", Mode::Healthy, Duration::from_secs(15)).await;
@@ -157,7 +157,7 @@ async fn redis_killed_under_eight_writers_loses_no_acknowledged_write() {
     assert!(lost_server.is_empty(), "{} acknowledged writes lost in Redis", lost_server.len());
     let v = h.verify(&VerifyOptions::default()).await.unwrap();
     assert_eq!(v.total_differences(), 0, "{}", v.render_text());
-    let st = h.status().into_iter().find(|s| s.domain == "positions").unwrap();
+    let st = h.status().into_iter().find(|s| s.domain.as_str() == "positions").unwrap();
     assert!(st.fallbacks > 0 && st.journaled_writes > 0 && st.journal_bytes == 0, "{st:?}");
     eprintln!(
         "redis SIGKILL: {acked} writes acknowledged ({} codes), 0 lost, 0 failed; {} reads, 0 errors; \
@@ -262,7 +262,7 @@ async fn clickhouse_frozen_then_killed_loses_and_duplicates_no_deal() {
         assert!(missing.is_empty(), "{} acknowledged deals missing in {side}", missing.len());
         assert_eq!(n, acked.len(), "{side} holds exactly the acknowledged deals");
     }
-    let st = h.status().into_iter().find(|s| s.domain == "deals").unwrap();
+    let st = h.status().into_iter().find(|s| s.domain.as_str() == "deals").unwrap();
     eprintln!(
         "clickhouse SIGSTOP+SIGKILL: {} deals acknowledged, 0 lost, 0 duplicated (both sides); \
          {reads_ok} reads, 0 errors; {st:?}",
@@ -318,7 +318,7 @@ async fn sqdata_killed_mid_write_leaves_no_corrupt_file_and_the_journal_replays(
     redis.restart();
     let opened = sqdata::open_all(&c).unwrap();
     let h = opened.hybrid.clone().unwrap();
-    let journal = h.status().into_iter().find(|s| s.domain == "positions").unwrap();
+    let journal = h.status().into_iter().find(|s| s.domain.as_str() == "positions").unwrap();
     assert!(journal.journal_bytes > 0 && journal.mode == Mode::Degraded, "{journal:?}");
     let _ = opened.stores.positions.snapshot(&book).await.unwrap(); // starts the prober
     wait_mode(&h, "positions", Mode::Healthy, Duration::from_secs(10)).await;
@@ -373,7 +373,7 @@ async fn a_failing_secondary_write_is_compensated_on_the_real_servers() {
     assert!(h.record(&d).await.is_err());
     assert_eq!(ids(&*primary.deals, &book).await.len(), 0, "the deal was taken back from ClickHouse");
     let st: Vec<_> = h.status().into_iter().filter(|s| s.compensations > 0).map(|s| s.domain).collect();
-    assert_eq!(st, vec!["positions", "deals"]);
+    assert_eq!(st, vec![sqdata::Domain::Positions, sqdata::Domain::Deals]);
     files.switch.set(Fault::None);
     let v = h.verify(&VerifyOptions { books: Some(vec![book.clone()]), ..Default::default() }).await.unwrap();
     assert_eq!(v.total_differences(), 0, "{}", v.render_text());
@@ -403,7 +403,7 @@ async fn a_redis_that_comes_back_empty_is_refilled_from_the_files() {
             "{b} restored in Redis"
         );
     }
-    let st = h.status().into_iter().find(|s| s.domain == "positions").unwrap();
+    let st = h.status().into_iter().find(|s| s.domain.as_str() == "positions").unwrap();
     assert!(st.inconsistencies >= 1 && st.repairs >= 50, "counted and alerted: {st:?}");
 }
 

@@ -186,10 +186,10 @@ async fn health_shows_a_degraded_domain_and_reads_still_answer() {
     let opened = sqdata::open_all(&c).unwrap();
     let h = opened.hybrid.clone().unwrap();
     let health = h.health().await;
-    let pos = h.status().into_iter().find(|s| s.domain == "positions").unwrap();
+    let pos = h.status().into_iter().find(|s| s.domain == sqdata::Domain::Positions).unwrap();
     assert_eq!(pos.mode, Mode::Degraded, "{health:?}");
     assert!(health.error.as_deref().is_some_and(|e| e.contains("positions")), "{health:?}");
-    let deals = h.status().into_iter().find(|s| s.domain == "deals").unwrap();
+    let deals = h.status().into_iter().find(|s| s.domain == sqdata::Domain::Deals).unwrap();
     assert_eq!(deals.mode, Mode::Healthy);
     let snap = opened.stores.positions.snapshot(&book).await.unwrap();
     assert_eq!(snap.positions.len(), 5, "answered from the files");

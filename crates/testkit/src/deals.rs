@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use sqdata_core::{
-    AggregateBy, AggregateQuery, BookId, Deal, DealKind, DealQuery, DealScope, DealStore, MAX_PAGE_SIZE,
+    AggregateBy, AggregateQuery, BookId, Deal, DealKind, DealQuery, DealScope, DealStore, DealStoreExt, MAX_PAGE_SIZE,
 };
 
 use crate::{Fixture, code, fresh_book, sibling_book};

@@ -2,7 +2,9 @@
 
 use std::process::ExitCode;
 
-use sqdata::{AccountCode, AggregateBy, AggregateQuery, BookId, Code, Deal, DealKind, DealQuery, DealScope, Page};
+use sqdata::{
+    AccountCode, AggregateBy, AggregateQuery, BookId, Code, Deal, DealKind, DealQuery, DealScope, DealStoreExt, Page,
+};
 
 use super::{Ctx, parse_date};
 use crate::out;

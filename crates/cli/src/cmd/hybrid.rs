@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use sqdata::hybrid::{Hybrid, Stage, Truth, VerifyDomain, VerifyMode, VerifyOptions, VerifyReport};
+use sqdata::Domain;
+use sqdata::hybrid::{Hybrid, Stage, Truth, VerifyMode, VerifyOptions, VerifyReport};
 use sqdata::migrate::{self, MigrateOptions, Progress};
 use sqdata::{Backend, BookId, HealthCheck};
 
@@ -77,14 +78,14 @@ fn books(list: &[String]) -> anyhow::Result<Option<Vec<BookId>>> {
     Ok(Some(list.iter().map(|b| b.parse::<BookId>()).collect::<sqdata::Result<Vec<_>>>()?))
 }
 
-fn domains(list: &[String]) -> anyhow::Result<Vec<VerifyDomain>> {
+fn domains(list: &[String]) -> anyhow::Result<Vec<Domain>> {
     if list.is_empty() {
-        return Ok(VerifyDomain::ALL.to_vec());
+        return Ok(Domain::DURABLE.to_vec());
     }
     list.iter()
-        .map(|d| {
-            VerifyDomain::from_name(d)
-                .ok_or_else(|| sqdata::Error::invalid("domain", d, "expected positions, deals, assets or bars").into())
+        .map(|d| match d.parse::<Domain>() {
+            Ok(d) if d.durable() => Ok(d),
+            _ => Err(sqdata::Error::invalid("domain", d, "expected positions, deals, assets or bars").into()),
         })
         .collect()
 }
@@ -313,7 +314,7 @@ pub(crate) async fn rollout(ctx: &Ctx, r: Rollout) -> anyhow::Result<ExitCode> {
             if next != Stage::Files {
                 let opts = VerifyOptions {
                     accounts: accounts.clone(),
-                    domains: VerifyDomain::ALL.to_vec(),
+                    domains: Domain::DURABLE.to_vec(),
                     ..VerifyOptions::default()
                 };
                 let rep = h.verify(&opts).await.context("checking the server against the files before promoting")?;

@@ -161,7 +161,7 @@ fn domain_rows(domains: &serde_json::Value) -> String {
 
 /// The same, from statuses.
 #[cfg(feature = "hybrid")]
-pub(crate) fn domain_table(st: &[sqdata::hybrid::DomainStatus], active: &[&str]) -> String {
+pub(crate) fn domain_table(st: &[sqdata::hybrid::DomainStatus], active: &[sqdata::Domain]) -> String {
     let st: Vec<_> = st.iter().filter(|s| active.contains(&s.domain)).collect();
     let v = serde_json::to_value(st).unwrap_or_default();
     format!("domains:{}\n", domain_rows(&v))

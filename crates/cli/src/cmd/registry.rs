@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use sqdata::registry::{account_entity, book_entity};
 use sqdata::serde_json::{Map, Value};
-use sqdata::{Account, AccountCode, AuditQuery, BookId, RegistryStore, Strategy};
+use sqdata::{Account, AccountCode, AuditQuery, BookId, RegistryStore, RegistryStoreExt, Strategy};
 
 use super::{BookArgs, Ctx};
 use crate::out;

@@ -37,7 +37,7 @@ pub fn hybrid(dir: &Path, ttl: Duration) -> (Arc<Hybrid>, Arc<Chaos>, Stores) {
 pub async fn wait_mode(h: &Hybrid, domain: &str, mode: Mode, within: Duration) {
     let t = Instant::now();
     loop {
-        if h.status().iter().any(|s| s.domain == domain && s.mode == mode) {
+        if h.status().iter().any(|s| s.domain.as_str() == domain && s.mode == mode) {
             return;
         }
         assert!(t.elapsed() < within, "{domain} not {mode:?} after {within:?}: {:?}", h.status());

@@ -1,0 +1,170 @@
+//! [`FileStore`]: every store trait over SilverQuant-compatible files.
+//!
+//! `mod.rs` (here) holds the store, its per-book cells and what every
+//! domain shares; one module per domain holds that domain's caches, file
+//! logic and trait impl: `positions`, `deals`, `quotes`, `assets`, `bars`.
+
+mod assets;
+mod bars;
+mod deals;
+mod positions;
+mod quotes;
+
+use deals::DealCache;
+use positions::PosCache;
+use quotes::QuoteCache;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+use sqdata_core::{BackendHealth, BookId, Error, HealthCheck, Result, async_trait};
+
+use crate::config::FileConfig;
+use crate::fsio::{self, DirLock, Durability};
+use crate::positions::Paths;
+
+const BACKEND: &str = "file";
+
+/// The file backend. Cheap to clone; clones share caches.
+#[derive(Clone, Debug)]
+pub struct FileStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    cfg: FileConfig,
+    books: Mutex<HashMap<BookId, Arc<BookCell>>>,
+    quotes: Mutex<Option<QuoteCache>>,
+    quotes_write: Mutex<()>,
+    bars_write: Mutex<()>,
+}
+
+/// Per-book state: the folder, a writer lock and the parsed-file caches.
+#[derive(Debug)]
+struct BookCell {
+    id: BookId,
+    dir: PathBuf,
+    paths: Paths,
+    write: Mutex<()>,
+    pos: Mutex<Option<Arc<PosCache>>>,
+    deals: Mutex<Option<DealCache>>,
+}
+
+impl FileStore {
+    /// Opens (creating the root folder if needed).
+    pub fn open(cfg: FileConfig) -> Result<FileStore> {
+        cfg.validate()?;
+        fsio::ensure_dir(&cfg.root)?;
+        Ok(FileStore {
+            inner: Arc::new(Inner {
+                cfg,
+                books: Mutex::new(HashMap::new()),
+                quotes: Mutex::new(None),
+                quotes_write: Mutex::new(()),
+                bars_write: Mutex::new(()),
+            }),
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &FileConfig {
+        &self.inner.cfg
+    }
+
+    /// The folder holding a book's files.
+    pub fn book_dir(&self, book: &BookId) -> PathBuf {
+        self.inner.cfg.book_dir(book)
+    }
+
+    async fn blocking<R, F>(&self, f: F) -> Result<R>
+    where
+        F: FnOnce(&Inner) -> Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || f(&inner)).await.map_err(|e| Error::Backend {
+            backend: BACKEND,
+            message: format!("worker failed: {e}"),
+            retryable: false,
+            source: None,
+        })?
+    }
+}
+
+impl Inner {
+    fn cell(&self, book: &BookId) -> Arc<BookCell> {
+        let mut books = self.books.lock();
+        books
+            .entry(book.clone())
+            .or_insert_with(|| {
+                let dir = self.cfg.book_dir(book);
+                Arc::new(BookCell {
+                    id: book.clone(),
+                    paths: Paths::in_dir(&dir),
+                    dir,
+                    write: Mutex::new(()),
+                    pos: Mutex::new(None),
+                    deals: Mutex::new(None),
+                })
+            })
+            .clone()
+    }
+
+    pub(super) fn books_with(&self, file: &str) -> Result<Vec<BookId>> {
+        Ok(self
+            .cfg
+            .existing_books()?
+            .into_iter()
+            .filter(|(_, dir)| dir.join(file).exists())
+            .map(|(id, _)| id)
+            .collect())
+    }
+
+    fn remove_files(&self, book: &BookId, names: &[&str]) -> Result<()> {
+        let cell = self.cell(book);
+        let _w = cell.write.lock();
+        if !cell.dir.exists() {
+            return Ok(());
+        }
+        let _flock = DirLock::acquire(&cell.dir)?;
+        for n in names {
+            let p = cell.dir.join(n);
+            fsio::remove(&p)?;
+            fsio::remove(&fsio::last_good_path(&p))?;
+        }
+        *cell.pos.lock() = None;
+        *cell.deals.lock() = None;
+        Ok(())
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+#[async_trait]
+impl HealthCheck for FileStore {
+    async fn health(&self) -> BackendHealth {
+        let root = self.inner.cfg.root.clone();
+        let start = Instant::now();
+        let probe = root.join(".sqdata-health");
+        let r = fsio::replace(&probe, b"ok", Durability::Flush, false).and_then(|_| fsio::remove(&probe));
+        let mut details = BTreeMap::new();
+        details.insert("root".to_owned(), serde_json::Value::String(root.display().to_string()));
+        details.insert(
+            "durability".to_owned(),
+            serde_json::to_value(self.inner.cfg.durability).unwrap_or(serde_json::Value::Null),
+        );
+        BackendHealth {
+            backend: BACKEND.to_owned(),
+            up: r.is_ok(),
+            latency: start.elapsed().max(Duration::from_nanos(1)),
+            details,
+            error: r.err().map(|e| e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! Positions: `positions.json`, `max_price.json`, `min_price.json` of a book,
+//! parsed, cached against their stamps and rewritten atomically.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use sqdata_core::position::rules;
+use sqdata_core::{
+    BookId, Code, Error, ExtremeChange, PositionEntry, PositionSnapshot, PositionStore, PriceTick, ReconcileReport,
+    Result, async_trait, validate_ticks,
+};
+
+use crate::fsio::{self, DirLock, Durability, Stamp};
+use crate::positions::{self, Doc};
+use crate::pyjson;
+
+use super::{BookCell, FileStore, Inner};
+
+#[derive(Debug)]
+pub(super) struct PosCache {
+    stamps: [Option<Stamp>; 3],
+    docs: [Doc; 3],
+    raw: [Option<Arc<Vec<u8>>>; 3],
+    snapshot: PositionSnapshot,
+}
+
+impl Inner {
+    /// The parsed position files, revalidated against the files' stamps.
+    fn positions(&self, cell: &BookCell) -> Result<Arc<PosCache>> {
+        let p = &cell.paths;
+        let stamps = [fsio::stamp(&p.positions)?, fsio::stamp(&p.max)?, fsio::stamp(&p.min)?];
+        let previous = cell.pos.lock().clone();
+        if let Some(c) = &previous
+            && c.stamps == stamps
+        {
+            if !stamps.iter().flatten().any(Stamp::is_racy) {
+                return Ok(c.clone());
+            }
+            // Changed within the last clock tick: an outside same-size rewrite
+            // could hide behind an equal stamp, so compare the bytes (cheap)
+            // instead of trusting it, and only re-parse if they differ.
+            if self.same_bytes(cell, c)? {
+                return Ok(c.clone());
+            }
+        }
+        let fresh = Arc::new(self.load_positions(cell, previous.as_deref())?);
+        *cell.pos.lock() = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    fn same_bytes(&self, cell: &BookCell, c: &PosCache) -> Result<bool> {
+        let p = &cell.paths;
+        for (i, path) in [&p.positions, &p.max, &p.min].into_iter().enumerate() {
+            let now = fsio::read_stable(path)?;
+            let same = match (&now, &c.raw[i]) {
+                (None, None) => true,
+                (Some((bytes, st)), Some(raw)) => Some(*st) == c.stamps[i] && bytes.as_slice() == raw.as_slice(),
+                _ => false,
+            };
+            if !same {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn load_positions(&self, cell: &BookCell, previous: Option<&PosCache>) -> Result<PosCache> {
+        let p = &cell.paths;
+        let mut stamps = [None; 3];
+        let mut docs: [Doc; 3] = Default::default();
+        let mut raw: [Option<Arc<Vec<u8>>>; 3] = Default::default();
+        for (i, path) in [&p.positions, &p.max, &p.min].into_iter().enumerate() {
+            let mut attempt = 0;
+            loop {
+                let Some((bytes, st)) = fsio::read_stable(path)? else { break };
+                match positions::parse_doc(path, &bytes) {
+                    Ok(d) => {
+                        docs[i] = d;
+                        stamps[i] = Some(st);
+                        raw[i] = Some(Arc::new(bytes));
+                        break;
+                    }
+                    // SilverQuant rewrites in place (truncate, then write): a
+                    // file changed a moment ago may be mid-write. Look again.
+                    Err(_) if st.is_fresh() && attempt < 6 => {
+                        std::thread::sleep(Duration::from_millis(1 << attempt));
+                        attempt += 1;
+                    }
+                    Err(e) => return Err(self.corrupt(path, e, previous.and_then(|c| c.raw[i].clone()))),
+                }
+            }
+        }
+        let snapshot = positions::derive(p, &docs[0], &docs[1], &docs[2])?;
+        Ok(PosCache { stamps, docs, raw, snapshot })
+    }
+
+    /// A corrupt file: keep the last good version we saw beside it and say where.
+    fn corrupt(&self, path: &Path, err: Error, last_seen: Option<Arc<Vec<u8>>>) -> Error {
+        let lg = fsio::last_good_path(path);
+        if let Some(bytes) = last_seen {
+            let _ = fsio::replace(&lg, &bytes, Durability::Fsync, false);
+        }
+        match err {
+            Error::Corrupt { location, reason, .. } => {
+                Error::Corrupt { location, reason, last_good: lg.exists().then(|| lg.display().to_string()) }
+            }
+            other => other,
+        }
+    }
+
+    /// Read-modify-write of one book's position files under both locks.
+    fn mutate<R>(&self, book: &BookId, hint: &[Code], f: impl FnOnce(&mut PositionSnapshot) -> R) -> Result<R> {
+        let cell = self.cell(book);
+        let _w = cell.write.lock();
+        let _flock = DirLock::acquire(&cell.dir)?;
+        let cur = self.positions(&cell)?;
+        let mut new = cur.snapshot.clone();
+        let r = f(&mut new);
+        if new == cur.snapshot {
+            return Ok(r);
+        }
+        let old = &cur.snapshot;
+        // Rebuild only the files whose part of the book changed (a tick that
+        // moves only maxima leaves positions.json and min_price.json alone).
+        let differs = |f: fn(&PositionEntry) -> Option<f64>| {
+            old.positions.len() != new.positions.len()
+                || old.positions.iter().zip(&new.positions).any(|((ca, a), (cb, b))| ca != cb || f(a) != f(b))
+        };
+        let pos_changed = old.inc_date != new.inc_date
+            || old.positions.len() != new.positions.len()
+            || old
+                .positions
+                .iter()
+                .zip(&new.positions)
+                .any(|((ca, a), (cb, b))| ca != cb || a.day_count != b.day_count);
+        let docs = [
+            if pos_changed { positions::rebuild_positions(&cur.docs[0], old, &new, hint) } else { cur.docs[0].clone() },
+            if differs(|e| e.max_price) {
+                positions::rebuild_prices(&cur.docs[1], old, &new, |e| e.max_price, hint)
+            } else {
+                cur.docs[1].clone()
+            },
+            if differs(|e| e.min_price) {
+                positions::rebuild_prices(&cur.docs[2], old, &new, |e| e.min_price, hint)
+            } else {
+                cur.docs[2].clone()
+            },
+        ];
+        let p = &cell.paths;
+        let mut stamps = cur.stamps;
+        let mut raw = cur.raw.clone();
+        // Only the files that changed, all with one directory fsync; positions
+        // first, so a crash between renames never leaves prices for a code
+        // the positions file does not have yet.
+        let mut changed: Vec<(usize, Vec<u8>)> = Vec::new();
+        for (i, doc) in docs.iter().enumerate() {
+            let unchanged = *doc == cur.docs[i] && (cur.stamps[i].is_some() || doc.is_empty());
+            if !unchanged {
+                changed.push((i, pyjson::dumps_map(doc).into_bytes()));
+            }
+        }
+        let all = [&p.positions, &p.max, &p.min];
+        let files: Vec<(&Path, &[u8])> = changed.iter().map(|(i, t)| (all[*i].as_path(), t.as_slice())).collect();
+        let new_stamps = fsio::replace_many(&files, self.cfg.durability, true)?;
+        for ((i, text), st) in changed.into_iter().zip(new_stamps) {
+            stamps[i] = Some(st);
+            raw[i] = Some(Arc::new(text));
+        }
+        *cell.pos.lock() = Some(Arc::new(PosCache { stamps, docs, raw, snapshot: new }));
+        Ok(r)
+    }
+}
+
+#[async_trait]
+impl PositionStore for FileStore {
+    async fn snapshot(&self, book: &BookId) -> Result<PositionSnapshot> {
+        // Hot path: a stat per file and a clone of the cached snapshot.
+        let cell = self.inner.cell(book);
+        Ok(self.inner.positions(&cell)?.snapshot.clone())
+    }
+
+    async fn held_days(&self, book: &BookId, codes: &[Code]) -> Result<BTreeMap<Code, Option<u32>>> {
+        let cell = self.inner.cell(book);
+        Ok(rules::held_days(&self.inner.positions(&cell)?.snapshot, codes))
+    }
+
+    async fn new_held(&self, book: &BookId, codes: &[Code]) -> Result<()> {
+        let (book, codes) = (book.clone(), codes.to_vec());
+        self.blocking(move |i| i.mutate(&book, &codes, |s| rules::new_held(s, &codes))).await
+    }
+
+    async fn mark_sold(&self, book: &BookId, code: Code) -> Result<()> {
+        let book = book.clone();
+        self.blocking(move |i| i.mutate(&book, &[code], |s| rules::mark_sold(s, code)).map(|_| ())).await
+    }
+
+    async fn reconcile(&self, book: &BookId, broker_codes: &[Code]) -> Result<ReconcileReport> {
+        let (book, codes) = (book.clone(), broker_codes.to_vec());
+        self.blocking(move |i| i.mutate(&book, &codes, |s| rules::reconcile(s, &codes))).await
+    }
+
+    async fn inc_held_days(&self, book: &BookId, today: NaiveDate) -> Result<bool> {
+        sqdata_core::validate::check_year("today", &today.to_string(), today)?;
+        let book = book.clone();
+        self.blocking(move |i| i.mutate(&book, &[], |s| rules::inc_held_days(s, today))).await
+    }
+
+    async fn update_extremes(&self, book: &BookId, ticks: &[PriceTick]) -> Result<Vec<ExtremeChange>> {
+        validate_ticks(ticks)?;
+        let (book, ticks) = (book.clone(), ticks.to_vec());
+        self.blocking(move |i| {
+            let hint: Vec<Code> = ticks.iter().map(|t| t.code).collect();
+            i.mutate(&book, &hint, |s| rules::update_extremes(s, &ticks))
+        })
+        .await
+    }
+
+    async fn replace_book(&self, book: &BookId, snapshot: &PositionSnapshot) -> Result<()> {
+        snapshot.validate()?;
+        let (book, snap) = (book.clone(), snapshot.clone());
+        self.blocking(move |i| i.mutate(&book, &[], |s| *s = snap)).await
+    }
+
+    async fn delete_book(&self, book: &BookId) -> Result<()> {
+        let book = book.clone();
+        self.blocking(move |i| {
+            i.remove_files(&book, &[positions::POSITIONS, positions::MAX_PRICE, positions::MIN_PRICE])
+        })
+        .await
+    }
+
+    async fn list_books(&self) -> Result<Vec<BookId>> {
+        self.blocking(|i| i.books_with(positions::POSITIONS)).await
+    }
+}
