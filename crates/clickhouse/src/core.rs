@@ -9,7 +9,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use clickhouse::{Client, Compression, Row};
 use parking_lot::Mutex;
 use serde::Deserialize;
-use sqdata_core::obs::timed;
 use sqdata_core::{BookId, Deal, Error, Result};
 use tokio::sync::{Notify, OnceCell};
 
@@ -196,14 +195,11 @@ impl Inner {
     where
         F: std::future::Future<Output = clickhouse::error::Result<T>>,
     {
+        // One query's bound, with the one deadline the layers use (store
+        // calls are measured by the facade's Observed layer; the background
+        // flusher has its own counters).
         let after = Duration::from_millis(self.cfg.timeout_ms);
-        timed(BACKEND, op, async {
-            match tokio::time::timeout(after, fut).await {
-                Ok(r) => r.map_err(map_err),
-                Err(_) => Err(Error::Timeout { backend: BACKEND, op, after }),
-            }
-        })
-        .await
+        sqdata_core::layer::deadline(BACKEND, op, after, async { fut.await.map_err(map_err) }).await
     }
 
     /// Connects, detects the server version, creates the database and runs

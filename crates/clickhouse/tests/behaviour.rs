@@ -130,8 +130,17 @@ async fn a_replayed_journal_never_duplicates() {
     assert_eq!(s.record_batch(&deals).await.unwrap().inserted, 300);
     s.flush().await.unwrap();
     assert_eq!(s.pending_deals(), 0);
+    // A crash after the INSERT and before the checkpoint leaves the
+    // journal with no checkpoint behind: keep a copy of it as such an
+    // orphan (a clean drop removes a fully flushed journal).
+    let journal = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "journal"))
+        .expect("the store's journal");
+    let bytes = std::fs::read(&journal).unwrap();
     drop(s);
-    std::fs::write(dir.path().join("deals.checkpoint"), "0").unwrap();
+    std::fs::write(dir.path().join("deals-999999-0.journal"), bytes).unwrap();
     let s2 = ClickHouseStore::open(cfg).unwrap();
     assert_eq!(s2.pending_deals(), 300, "the whole journal is pending again");
     assert_eq!(all_ids(&s2, &book).await.len(), 300);

@@ -216,7 +216,7 @@ pub async fn backup(config: &Config, dir: &Path) -> Result<BackupReport> {
     }
     let reg = crate::open_registry(config).await?;
     let dump = reg.dump().await?;
-    let registry = Some(RegistryPart::of(reg.backend(), &dump));
+    let registry = Some(RegistryPart::of(reg.inner().backend(), &dump));
     raw::replace_atomic(
         &stage.join("registry.json"),
         &serde_json::to_vec_pretty(&dump).map_err(err)?,
@@ -427,7 +427,7 @@ async fn restore_from(
                 source: None,
             });
         }
-        registry = Some(RegistryPart::of(reg.backend(), &dump));
+        registry = Some(RegistryPart::of(reg.inner().backend(), &dump));
     }
     Ok((restored, checked, registry))
 }

@@ -147,13 +147,18 @@ pub fn open_all(config: &Config) -> Result<Opened> {
     })
 }
 
+/// The registry as [`open_registry`] opens it: measured like every store.
+pub type Registry = Observed<SqlStore>;
+
 /// Opens the registry (accounts, strategies, versioned parameters, audit):
-/// the SQLite file under `file.root` by default, MySQL on the full tier.
-/// Creates the database file if needed and runs the migrations.
-pub async fn open_registry(config: &Config) -> Result<Arc<SqlStore>> {
+/// the SQLite file under `file.root` by default, MySQL on the full tier,
+/// behind the [`Observed`] layer. Creates the database file if needed and
+/// runs the migrations.
+pub async fn open_registry(config: &Config) -> Result<Arc<Registry>> {
     config.validate()?;
     let cfg = config.registry.clone().rooted(&config.file.root);
-    Ok(Arc::new(SqlStore::open(cfg).await?))
+    let store = SqlStore::open(cfg).await?;
+    Ok(Arc::new(Observed::new(store.backend(), None, Arc::new(store))))
 }
 
 /// Opens the archive (a directory under `file.root` by default, MinIO/S3 on

@@ -35,7 +35,7 @@ pub(crate) async fn upsert_account(db: &SqlStore, account: &Account, actor: &str
     validate_actor(actor)?;
     account.validate()?;
     let meta = Value::Object(account.meta.clone()).to_string();
-    db.retry("upsert_account", || async {
+    db.retry(|| async {
         let mut tx = db.pool.begin().await?;
         let sql = if account_exists(&mut tx, &account.id).await? {
             "UPDATE sq_accounts SET name = ?, broker = ?, meta = ?, updated_ms = ? WHERE id = ?"
@@ -59,7 +59,7 @@ pub(crate) async fn upsert_account(db: &SqlStore, account: &Account, actor: &str
 }
 
 pub(crate) async fn account(db: &SqlStore, id: &AccountCode) -> Result<Option<Account>> {
-    db.read("account", async {
+    db.read(async {
         let row = sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM sq_accounts WHERE id = ?"))
             .bind(id.as_str())
             .fetch_optional(&db.pool)
@@ -70,7 +70,7 @@ pub(crate) async fn account(db: &SqlStore, id: &AccountCode) -> Result<Option<Ac
 }
 
 pub(crate) async fn accounts(db: &SqlStore) -> Result<Vec<Account>> {
-    db.read("accounts", async {
+    db.read(async {
         let rows =
             sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM sq_accounts ORDER BY id")).fetch_all(&db.pool).await?;
         rows.iter().map(account_row).collect()
@@ -80,7 +80,7 @@ pub(crate) async fn accounts(db: &SqlStore) -> Result<Vec<Account>> {
 
 pub(crate) async fn delete_account(db: &SqlStore, id: &AccountCode, actor: &str) -> Result<bool> {
     validate_actor(actor)?;
-    db.retry("delete_account", || async {
+    db.retry(|| async {
         let mut tx = db.pool.begin().await?;
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sq_strategies WHERE account = ?")
             .bind(id.as_str())

@@ -43,7 +43,7 @@ pub(crate) fn audit_row(r: &AnyRow) -> Attempt<AuditEntry> {
 
 pub(crate) async fn query(db: &SqlStore, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
     q.validate()?;
-    db.read("audit", async {
+    db.read(async {
         let mut sql = "SELECT id, at_ms, actor, action, entity, detail FROM sq_audit WHERE 1 = 1".to_owned();
         if q.entity.is_some() {
             sql.push_str(" AND entity = ?");

@@ -12,7 +12,7 @@ use crate::store::{Attempt, SqlStore};
 use crate::strategies::{STRATEGY_COLUMNS, strategy_row};
 
 pub(crate) async fn dump(db: &SqlStore) -> Result<RegistryDump> {
-    db.read("dump", async {
+    db.read(async {
         // One read transaction: a consistent picture.
         let mut tx = db.pool.begin().await?;
         let rows =
@@ -46,7 +46,7 @@ pub(crate) async fn dump(db: &SqlStore) -> Result<RegistryDump> {
 pub(crate) async fn restore_dump(db: &SqlStore, dump: &RegistryDump, actor: &str) -> Result<()> {
     validate_actor(actor)?;
     dump.validate()?;
-    db.retry("restore_dump", || async {
+    db.retry(|| async {
         let mut tx = db.pool.begin().await?;
         for table in ["sq_params", "sq_strategies", "sq_accounts", "sq_audit"] {
             sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;

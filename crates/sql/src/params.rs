@@ -82,7 +82,7 @@ pub(crate) async fn put_params(
     validate_actor(actor)?;
     validate_document("params", params)?;
     check_note(note)?;
-    db.retry("put_params", || async {
+    db.retry(|| async {
         let mut tx = db.pool.begin().await?;
         if !strategy_exists(&mut tx, book).await? {
             return Err(Error::invalid("book", book, "no such strategy; create it first").into());
@@ -96,7 +96,7 @@ pub(crate) async fn put_params(
 }
 
 pub(crate) async fn params(db: &SqlStore, book: &BookId, version: Option<u32>) -> Result<Option<ParamVersion>> {
-    db.read("params", async {
+    db.read(async {
         let row =
             match version {
                 Some(v) => {
@@ -123,7 +123,7 @@ pub(crate) async fn params(db: &SqlStore, book: &BookId, version: Option<u32>) -
 }
 
 pub(crate) async fn param_history(db: &SqlStore, book: &BookId) -> Result<Vec<ParamVersion>> {
-    db.read("param_history", async {
+    db.read(async {
         let rows = sqlx::query(&format!(
             "SELECT {PARAM_COLUMNS} FROM sq_params WHERE account = ? AND book = ? ORDER BY version"
         ))
@@ -138,7 +138,7 @@ pub(crate) async fn param_history(db: &SqlStore, book: &BookId) -> Result<Vec<Pa
 
 pub(crate) async fn rollback_params(db: &SqlStore, book: &BookId, to: u32, actor: &str) -> Result<ParamVersion> {
     validate_actor(actor)?;
-    db.retry("rollback_params", || async {
+    db.retry(|| async {
         let mut tx = db.pool.begin().await?;
         let row = sqlx::query(&format!(
             "SELECT {PARAM_COLUMNS} FROM sq_params WHERE account = ? AND book = ? AND version = ?"

@@ -161,28 +161,28 @@ impl SqlStore {
     }
 
     /// Runs one transaction, retrying it when concurrent writers collide.
-    pub(crate) async fn retry<T, F, Fut>(&self, op: &'static str, mut attempt: F) -> Result<T>
+    /// Runs a change, again after a key or lock conflict (with jitter).
+    /// Latency and errors are measured by the facade's `Observed` layer.
+    pub(crate) async fn retry<T, F, Fut>(&self, mut attempt: F) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Attempt<T>>,
     {
-        sqdata_core::obs::timed(self.backend, op, async {
-            let mut n = 0;
-            loop {
-                match attempt().await {
-                    Err(Fail::Sql(e)) if n < RETRIES && is_conflict(&e) => {
-                        n += 1;
-                        tokio::time::sleep(Duration::from_millis(jitter_ms(5 * u64::from(n.min(8))))).await;
-                    }
-                    other => break other.map_err(|f| self.fail(f)),
+        let mut n = 0;
+        loop {
+            match attempt().await {
+                Err(Fail::Sql(e)) if n < RETRIES && is_conflict(&e) => {
+                    n += 1;
+                    tokio::time::sleep(Duration::from_millis(jitter_ms(5 * u64::from(n.min(8))))).await;
                 }
+                other => break other.map_err(|f| self.fail(f)),
             }
-        })
-        .await
+        }
     }
 
-    pub(crate) async fn read<T>(&self, op: &'static str, fut: impl Future<Output = Attempt<T>>) -> Result<T> {
-        sqdata_core::obs::timed(self.backend, op, async { fut.await.map_err(|f| self.fail(f)) }).await
+    /// Runs a read, mapping its failure.
+    pub(crate) async fn read<T>(&self, fut: impl Future<Output = Attempt<T>>) -> Result<T> {
+        fut.await.map_err(|f| self.fail(f))
     }
 }
 

@@ -37,7 +37,7 @@ pub(crate) async fn upsert_strategy(db: &SqlStore, strategy: &Strategy, actor: &
     validate_actor(actor)?;
     strategy.validate()?;
     let book = &strategy.book;
-    db.retry("upsert_strategy", || async {
+    db.retry(|| async {
         let mut tx = db.pool.begin().await?;
         if !account_exists(&mut tx, &book.account).await? {
             return Err(Error::invalid("account", &book.account, "no such account; create it first").into());
@@ -65,7 +65,7 @@ pub(crate) async fn upsert_strategy(db: &SqlStore, strategy: &Strategy, actor: &
 }
 
 pub(crate) async fn strategy(db: &SqlStore, book: &BookId) -> Result<Option<Strategy>> {
-    db.read("strategy", async {
+    db.read(async {
         let row = sqlx::query(&format!("SELECT {STRATEGY_COLUMNS} FROM sq_strategies WHERE account = ? AND book = ?"))
             .bind(book.account.as_str())
             .bind(book.book.as_str())
@@ -77,7 +77,7 @@ pub(crate) async fn strategy(db: &SqlStore, book: &BookId) -> Result<Option<Stra
 }
 
 pub(crate) async fn strategies(db: &SqlStore, account: Option<&AccountCode>) -> Result<Vec<Strategy>> {
-    db.read("strategies", async {
+    db.read(async {
         let rows = match account {
             Some(a) => {
                 sqlx::query(&format!(
@@ -100,7 +100,7 @@ pub(crate) async fn strategies(db: &SqlStore, account: Option<&AccountCode>) -> 
 
 pub(crate) async fn delete_strategy(db: &SqlStore, book: &BookId, actor: &str) -> Result<bool> {
     validate_actor(actor)?;
-    db.retry("delete_strategy", || async {
+    db.retry(|| async {
         let mut tx = db.pool.begin().await?;
         sqlx::query("DELETE FROM sq_params WHERE account = ? AND book = ?")
             .bind(book.account.as_str())
