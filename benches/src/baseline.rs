@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 use sqdata::{Bar, Code, PriceTick, validate::round3};
-use sqdata_file::kline;
+use sqdata::file::kline;
 
 fn load_json(path: &Path) -> Map<String, Value> {
     match std::fs::read(path) {
@@ -33,7 +33,7 @@ pub fn snapshot(dir: &Path) -> (Map<String, Value>, Map<String, Value>, Map<Stri
 
 fn save_json(path: &Path, m: &Map<String, Value>, fsync: bool) {
     // open('w') truncates in place, then writes: no temp file, no rename.
-    let text = sqdata_file::python_json_dumps(&Value::Object(m.clone()));
+    let text = sqdata::file::python_json_dumps(&Value::Object(m.clone()));
     if let Ok(mut f) = std::fs::File::create(path) {
         let _ = f.write_all(text.as_bytes());
         if fsync {

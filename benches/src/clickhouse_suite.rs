@@ -11,7 +11,7 @@ use sqdata::{
     Adjust, Bar, BarKey, BarSeries, BarStore, BarWriteMode, BookId, Deal, DealKind, DealQuery, DealScope, DealStore,
     Period, Result, TimeRange,
 };
-use sqdata_clickhouse::{ClickHouseConfig, ClickHouseStore};
+use sqdata::clickhouse::{ClickHouseConfig, ClickHouseStore};
 
 use crate::data::{self, Paths, Rng, Spec};
 use crate::stats::{Measured, Scenario};

@@ -9,7 +9,7 @@ use sqdata::{
     Adjust, Bar, BarKey, BarSeries, BarStore, BarWriteMode, BookId, Code, Deal, DealKind, DealStore, Market, Period,
     PositionEntry, PositionSnapshot, PositionStore, Result,
 };
-use sqdata_file::{FileConfig, FileStore, kline};
+use sqdata::file::{FileConfig, FileStore, kline};
 
 /// Bump when the generated data changes shape, so old data is rebuilt.
 const DATA_VERSION: &str = "sqdata-bench-data v1";

@@ -13,7 +13,7 @@ use sqdata::{
     Account, ArchiveConfig, BookId, DateRange, Deal, RegistryStore, Result, SqlConfig, SqlStore, Stores, Strategy,
     Table,
 };
-use sqdata_file::{Durability, FileConfig, FileStore};
+use sqdata::file::{Durability, FileConfig, FileStore};
 
 use crate::stats::{Measured, Scenario};
 
@@ -100,10 +100,10 @@ fn json_file_side(dir: &std::path::Path, n: usize) -> Result<(Vec<Duration>, Vec
 
 fn deals(n: usize) -> Vec<Deal> {
     let book = BookId::new("55009728", "bench_archive").unwrap_or_else(|_| unreachable!("valid ids"));
-    let codes = sqdata_testkit::fresh_codes(50);
-    let days = sqdata_testkit::sample::weekdays(NaiveDate::from_ymd_opt(2024, 1, 2).unwrap_or_default(), 250);
+    let codes = sqdata::sample::fresh_codes(50);
+    let days = sqdata::sample::weekdays(NaiveDate::from_ymd_opt(2024, 1, 2).unwrap_or_default(), 250);
     let per_day = n.div_ceil(days.len());
-    let mut v = sqdata_testkit::sample::deals(&book, &codes, &days, per_day, "a");
+    let mut v = sqdata::sample::deals(&book, &codes, &days, per_day, "a");
     v.truncate(n);
     v
 }

@@ -160,14 +160,14 @@ async fn suite(o: &HybridOptions, opened: &sqdata::Opened, h: &sqdata::hybrid::H
     eprintln!("running: rollout rollback (200 positions + a year of deals)");
     let rb = BookId::new("55009729", "bench_rollback")?;
     let rcodes: Vec<Code> = data::position_snapshot(200).positions.keys().copied().collect();
-    let days = sqdata_testkit::sample::weekdays(NaiveDate::from_ymd_opt(2025, 1, 2).unwrap_or_default(), 250);
-    let deals = sqdata_testkit::sample::deals(&rb, &rcodes, &days, 40, "b");
-    sqdata_testkit::sample::seed_book(
+    let days = sqdata::sample::weekdays(NaiveDate::from_ymd_opt(2025, 1, 2).unwrap_or_default(), 250);
+    let deals = sqdata::sample::deals(&rb, &rcodes, &days, 40, "b");
+    sqdata::sample::seed_book(
         hybrid,
         &rb,
-        &sqdata_testkit::sample::positions(&rcodes, days[249]),
+        &sqdata::sample::positions(&rcodes, days[249]),
         &deals,
-        &sqdata_testkit::sample::assets(&days),
+        &sqdata::sample::assets(&days),
     )
     .await?;
     let account = [rb.account.to_string()];

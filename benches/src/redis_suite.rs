@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use sqdata::{BookId, Code, PositionEntry, PositionSnapshot, PositionStore, PriceTick, Quote, QuoteStore, Result};
-use sqdata_redis::{RedisConfig, RedisStore};
+use sqdata::redis::{RedisConfig, RedisStore};
 
 use crate::data::{self, Rng};
 use crate::stats::{Measured, Scenario};
@@ -110,15 +110,15 @@ async fn suite(o: &RedisOptions, store: &RedisStore) -> Result<Vec<Scenario>> {
     eprintln!("running: snapshot(200)");
     let mut s = time(n, |_| async { store.snapshot(&book).await.map(|_| ()) }).await?;
     let sq = Measured::from_samples("sqdata redis snapshot (one Lua read)", &mut s, 200, "pos");
-    let client = redis::Client::open(o.url.as_str()).map_err(|e| sqdata::Error::Config(e.to_string()))?;
+    let client = sqdata::redis::driver::Client::open(o.url.as_str()).map_err(|e| sqdata::Error::Config(e.to_string()))?;
     let mut raw = client.get_multiplexed_async_connection().await.map_err(|e| sqdata::Error::Config(e.to_string()))?;
-    let keys = sqdata_redis::book_keys(&store.config().prefix, &book);
-    let mut p = redis::pipe();
+    let keys = sqdata::redis::book_keys(&store.config().prefix, &book);
+    let mut p = sqdata::redis::driver::pipe();
     p.cmd("HGETALL").arg(&keys[0]).cmd("HMGET").arg(&keys[1]).arg("n").arg("inc_date");
     let mut r = Vec::with_capacity(n);
     for i in 0..n + n / 10 {
         let t = Instant::now();
-        let _: redis::Value = p.query_async(&mut raw).await.map_err(|e| sqdata::Error::Config(e.to_string()))?;
+        let _: sqdata::redis::driver::Value = p.query_async(&mut raw).await.map_err(|e| sqdata::Error::Config(e.to_string()))?;
         if i >= n / 10 {
             r.push(t.elapsed());
         }

@@ -8,7 +8,7 @@ use sqdata::{
     Adjust, BarKey, BarStore, BookId, DealQuery, DealStore, DealStoreExt, Period, PositionStore, PriceTick, Result,
     TimeRange,
 };
-use sqdata_file::kline;
+use sqdata::file::kline;
 
 use crate::baseline;
 use crate::data::{self, Paths, Spec};
@@ -151,9 +151,9 @@ pub async fn run_file_suite(o: &Options) -> Result<Vec<Scenario>> {
         })
         .await?;
         let sq = Measured::from_samples("sqdata file (atomic replace, fsync)", &mut s, spec.positions as u64, "tick");
-        let flush_store = sqdata_file::FileStore::open(sqdata_file::FileConfig {
-            durability: sqdata_file::Durability::Flush,
-            ..sqdata_file::FileConfig::at(&paths.root)
+        let flush_store = sqdata::file::FileStore::open(sqdata::file::FileConfig {
+            durability: sqdata::file::Durability::Flush,
+            ..sqdata::file::FileConfig::at(&paths.root)
         })?;
         flush_store.replace_book(&ext_book, &snap).await?;
         let mut f = time_async(iters, |k| {

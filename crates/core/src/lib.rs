@@ -12,6 +12,8 @@ pub mod obs;
 pub mod position;
 mod quote;
 pub mod raw;
+#[cfg(feature = "sample")]
+pub mod sample;
 pub mod registry;
 mod store;
 pub mod validate;

@@ -7,3 +7,6 @@ mod store;
 
 pub use config::{Mode, RedisConfig};
 pub use store::{RedisStore, book_keys};
+
+/// The driver this backend is built on (benchmarks compare against it raw).
+pub use redis as driver;

@@ -24,6 +24,8 @@ pub use sqdata_core::{
     chrono, diff_params, page_of, period_label, serde_json, sort_deals, upsert_bars, validate_ticks,
 };
 pub use sqdata_core::{layer, obs, position, raw, registry, validate};
+#[cfg(feature = "sample")]
+pub use sqdata_core::sample;
 
 // The backends, each as a module behind its feature (as `sqlx` exposes its
 // drivers), with their main types at the top level.

@@ -1,10 +1,9 @@
 #![doc = include_str!("../README.md")]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use sqdata_core::{AssetStore, BarStore, BookId, Code, DealStore, Market, PositionStore, QuoteStore, RegistryStore};
+use sqdata_core::{AssetStore, BarStore, BookId, Code, DealStore, PositionStore, QuoteStore, RegistryStore};
 
 pub mod assets;
 pub mod bars;
@@ -15,9 +14,9 @@ pub mod positions;
 pub mod procs;
 pub mod quotes;
 pub mod registry;
-pub mod sample;
 
 pub use memory::MemoryStore;
+pub use sqdata_core::sample::{self, fresh_codes, random_u64};
 
 /// What a backend under test provides. Domains it does not hold are `None`;
 /// the macro only generates the domains it is told to.
@@ -67,19 +66,6 @@ impl Fixture {
     }
 }
 
-static SEQ: AtomicU64 = AtomicU64::new(0);
-
-/// A random number (no RNG dependency: std's randomly seeded hasher).
-pub fn random_u64() -> u64 {
-    use std::hash::BuildHasher;
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    std::collections::hash_map::RandomState::new().hash_one((
-        t,
-        SEQ.fetch_add(1, Ordering::Relaxed),
-        std::process::id(),
-    ))
-}
-
 /// A fresh book in a fresh account, so tests never see each other's state.
 pub fn fresh_book() -> BookId {
     let r = random_u64();
@@ -89,21 +75,6 @@ pub fn fresh_book() -> BookId {
 /// A second book in the same account.
 pub fn sibling_book(b: &BookId) -> BookId {
     BookId::new(b.account.as_str(), format!("{}_sib", b.book)).unwrap()
-}
-
-/// `n` distinct random codes (random digits, so concurrent tests on a shared
-/// server do not collide on bar series).
-pub fn fresh_codes(n: usize) -> Vec<Code> {
-    let mut out: Vec<Code> = Vec::with_capacity(n);
-    while out.len() < n {
-        let r = random_u64();
-        let market = [Market::SH, Market::SZ, Market::BJ][(r % 3) as usize];
-        let c = Code::new(&format!("{:06}", (r >> 8) % 1_000_000), market).unwrap();
-        if !out.contains(&c) {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// Creates a bucket on the S3 test server with a plain unsigned PUT (moto

@@ -1,10 +1,42 @@
-//! Realistic sample data for the tests and benchmarks of verify, migrate and
-//! rollback: a book of held positions, a year of deals, an equity curve.
+//! Realistic sample data (feature `sample`) for `sqdata bench` and the
+//! tests alike: a book of held positions, a year of deals, an equity curve,
+//! random codes. Data generation, not test code: the benchmark in the
+//! shipped binary uses it, the testkit re-exports it.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{Datelike, Duration, NaiveDate, Weekday};
-use sqdata_core::{AssetRow, BookId, Code, Deal, DealKind, PositionEntry, PositionSnapshot, Result, Stores};
+
+use crate::{AssetRow, BookId, Code, Deal, DealKind, Market, PositionEntry, PositionSnapshot, Result, Stores};
+
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// A random number (no RNG dependency: std's randomly seeded hasher).
+pub fn random_u64() -> u64 {
+    use std::hash::BuildHasher;
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    std::collections::hash_map::RandomState::new().hash_one((
+        t,
+        SEQ.fetch_add(1, Ordering::Relaxed),
+        std::process::id(),
+    ))
+}
+
+/// `n` distinct random codes (random digits, so concurrent runs on a shared
+/// server do not collide on bar series).
+pub fn fresh_codes(n: usize) -> Vec<Code> {
+    let mut out: Vec<Code> = Vec::with_capacity(n);
+    while out.len() < n {
+        let r = random_u64();
+        let market = [Market::SH, Market::SZ, Market::BJ][(r % 3) as usize];
+        let Ok(c) = Code::new(&format!("{:06}", (r >> 8) % 1_000_000), market) else { continue };
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    out
+}
 
 /// The trading days (weekdays) of the `n` days from `from`.
 pub fn weekdays(from: NaiveDate, n: usize) -> Vec<NaiveDate> {
