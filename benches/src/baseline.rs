@@ -8,8 +8,8 @@ use std::io::Write;
 use std::path::Path;
 
 use serde_json::{Map, Value};
-use sqdata::{Bar, Code, PriceTick, validate::round3};
 use sqdata::file::kline;
+use sqdata::{Bar, Code, PriceTick, validate::round3};
 
 fn load_json(path: &Path) -> Map<String, Value> {
     match std::fs::read(path) {

@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chrono::{Datelike, Duration as CDuration, NaiveDate};
+use sqdata::clickhouse::{ClickHouseConfig, ClickHouseStore};
 use sqdata::{
     Adjust, Bar, BarKey, BarSeries, BarStore, BarWriteMode, BookId, Deal, DealKind, DealQuery, DealScope, DealStore,
     Period, Result, TimeRange,
 };
-use sqdata::clickhouse::{ClickHouseConfig, ClickHouseStore};
 
 use crate::data::{self, Paths, Rng, Spec};
 use crate::stats::{Measured, Scenario};

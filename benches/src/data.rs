@@ -5,11 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{Duration, NaiveDate, NaiveDateTime};
+use sqdata::file::{FileConfig, FileStore, kline};
 use sqdata::{
     Adjust, Bar, BarKey, BarSeries, BarStore, BarWriteMode, BookId, Code, Deal, DealKind, DealStore, Market, Period,
     PositionEntry, PositionSnapshot, PositionStore, Result,
 };
-use sqdata::file::{FileConfig, FileStore, kline};
 
 /// Bump when the generated data changes shape, so old data is rebuilt.
 const DATA_VERSION: &str = "sqdata-bench-data v1";

@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
+use sqdata::file::{Durability, FileConfig, FileStore};
 use sqdata::serde_json::{Map, Value, json};
 use sqdata::{
     Account, ArchiveConfig, BookId, DateRange, Deal, RegistryStore, Result, SqlConfig, SqlStore, Stores, Strategy,
     Table,
 };
-use sqdata::file::{Durability, FileConfig, FileStore};
 
 use crate::stats::{Measured, Scenario};
 

@@ -5,8 +5,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use sqdata::{BookId, Code, PositionEntry, PositionSnapshot, PositionStore, PriceTick, Quote, QuoteStore, Result};
 use sqdata::redis::{RedisConfig, RedisStore};
+use sqdata::{BookId, Code, PositionEntry, PositionSnapshot, PositionStore, PriceTick, Quote, QuoteStore, Result};
 
 use crate::data::{self, Rng};
 use crate::stats::{Measured, Scenario};
@@ -110,7 +110,8 @@ async fn suite(o: &RedisOptions, store: &RedisStore) -> Result<Vec<Scenario>> {
     eprintln!("running: snapshot(200)");
     let mut s = time(n, |_| async { store.snapshot(&book).await.map(|_| ()) }).await?;
     let sq = Measured::from_samples("sqdata redis snapshot (one Lua read)", &mut s, 200, "pos");
-    let client = sqdata::redis::driver::Client::open(o.url.as_str()).map_err(|e| sqdata::Error::Config(e.to_string()))?;
+    let client =
+        sqdata::redis::driver::Client::open(o.url.as_str()).map_err(|e| sqdata::Error::Config(e.to_string()))?;
     let mut raw = client.get_multiplexed_async_connection().await.map_err(|e| sqdata::Error::Config(e.to_string()))?;
     let keys = sqdata::redis::book_keys(&store.config().prefix, &book);
     let mut p = sqdata::redis::driver::pipe();
@@ -118,7 +119,8 @@ async fn suite(o: &RedisOptions, store: &RedisStore) -> Result<Vec<Scenario>> {
     let mut r = Vec::with_capacity(n);
     for i in 0..n + n / 10 {
         let t = Instant::now();
-        let _: sqdata::redis::driver::Value = p.query_async(&mut raw).await.map_err(|e| sqdata::Error::Config(e.to_string()))?;
+        let _: sqdata::redis::driver::Value =
+            p.query_async(&mut raw).await.map_err(|e| sqdata::Error::Config(e.to_string()))?;
         if i >= n / 10 {
             r.push(t.elapsed());
         }

@@ -4,11 +4,11 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use sqdata::file::kline;
 use sqdata::{
     Adjust, BarKey, BarStore, BookId, DealQuery, DealStore, DealStoreExt, Period, PositionStore, PriceTick, Result,
     TimeRange,
 };
-use sqdata::file::kline;
 
 use crate::baseline;
 use crate::data::{self, Paths, Spec};

@@ -12,7 +12,7 @@ use sqdata_core::{
     BarKey, BarSeries, BarWriteMode, BookId, DateRange, Deal, DealQuery, DealStore, Period, Stores, TimeRange,
 };
 use sqdata_file::{FileConfig, FileStore};
-use sqdata_testkit::{code, fresh_book, fresh_codes, sample};
+use sqdata_testkit::{code, env, fresh_book, fresh_codes, sample};
 
 struct Env {
     _dir: tempfile::TempDir,
@@ -28,15 +28,6 @@ fn local() -> Env {
     let dir = tempfile::tempdir().unwrap();
     let cfg = ArchiveConfig { url: dir.path().join("archive").display().to_string(), ..Default::default() };
     Env { stores: files(dir.path()), _dir: dir, cfg }
-}
-
-fn env(var: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| {
-        panic!(
-            "{var} is not set: this test needs a real S3-compatible server. Run `cargo xtask test`, or \
-             `eval $(cargo xtask services up)` and then the tests."
-        )
-    })
 }
 
 fn s3() -> Env {

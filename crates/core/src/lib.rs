@@ -12,9 +12,9 @@ pub mod obs;
 pub mod position;
 mod quote;
 pub mod raw;
+pub mod registry;
 #[cfg(feature = "sample")]
 pub mod sample;
-pub mod registry;
 mod store;
 pub mod validate;
 

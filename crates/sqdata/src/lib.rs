@@ -14,6 +14,8 @@ pub use config::{Backend, Config, DEFAULT_CONFIG_FILE, Routes, Routing, Tier};
 
 // The domain, the store traits and the error, from sqdata-core — named one
 // by one, so what the facade offers is a decision, not an accident.
+#[cfg(feature = "sample")]
+pub use sqdata_core::sample;
 pub use sqdata_core::{
     Account, AccountCode, Adjust, AggregateBy, AggregateQuery, AssetRow, AssetStore, AuditEntry, AuditQuery,
     BackendHealth, Bar, BarKey, BarOverview, BarSeries, BarStore, BarWriteMode, BookId, BookName, BoxError, Code,
@@ -24,8 +26,6 @@ pub use sqdata_core::{
     chrono, diff_params, page_of, period_label, serde_json, sort_deals, upsert_bars, validate_ticks,
 };
 pub use sqdata_core::{layer, obs, position, raw, registry, validate};
-#[cfg(feature = "sample")]
-pub use sqdata_core::sample;
 
 // The backends, each as a module behind its feature (as `sqlx` exposes its
 // drivers), with their main types at the top level.

@@ -8,12 +8,7 @@ use sqdata_testkit::Fixture;
 use sqlx::Connection;
 
 fn server_url() -> String {
-    std::env::var("SQDATA_TEST_MYSQL_URL").unwrap_or_else(|_| {
-        panic!(
-            "SQDATA_TEST_MYSQL_URL is not set: this test needs a real MySQL/MariaDB. Run `cargo xtask test`, \
-             or `eval $(cargo xtask services up)` and then the tests."
-        )
-    })
+    sqdata_testkit::env("SQDATA_TEST_MYSQL_URL")
 }
 
 /// The server URL with its database replaced.

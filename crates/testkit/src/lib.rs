@@ -66,6 +66,18 @@ impl Fixture {
     }
 }
 
+/// A test server's address from `SQDATA_TEST_<SERVER>_*` (which `cargo
+/// xtask test` sets after starting the servers). A test that cannot reach
+/// its server fails loudly, naming the variable: it never skips.
+pub fn env(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!(
+            "{var} is not set: this test needs a real server. Run `cargo xtask test`, or \
+             `eval $(cargo xtask services up)` and then the tests."
+        )
+    })
+}
+
 /// A fresh book in a fresh account, so tests never see each other's state.
 pub fn fresh_book() -> BookId {
     let r = random_u64();

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub use sqdata_testkit::env;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -52,11 +53,6 @@ pub fn silverquant_install(root: &Path) -> PathBuf {
 }
 
 /// A `SQDATA_TEST_*` variable, or a failure saying how to get it.
-pub fn env(var: &str) -> String {
-    std::env::var(var)
-        .unwrap_or_else(|_| panic!("{var} is not set: this test needs real servers. Run `cargo xtask test`."))
-}
-
 /// Removes what a server-backed test created: its Redis prefix, its
 /// ClickHouse database and (full tier) its MySQL database. The journal the
 /// cleanup opens lives in the test's temporary folder, not the crate's.

@@ -4,18 +4,10 @@
 
 #![allow(dead_code)]
 
+pub use sqdata_testkit::env;
 use std::time::Duration;
 
 use sqdata_clickhouse::{ClickHouseConfig, ClickHouseStore};
-
-pub fn env(var: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| {
-        panic!(
-            "{var} is not set: this test needs a real ClickHouse. Run `cargo xtask test`, or \
-             `eval $(cargo xtask services up)` and then the tests."
-        )
-    })
-}
 
 pub fn config(url: String, journal: &std::path::Path) -> ClickHouseConfig {
     ClickHouseConfig {

@@ -4,18 +4,10 @@
 
 #![allow(dead_code)]
 
+pub use sqdata_testkit::env;
 use std::time::Duration;
 
 use sqdata_redis::{RedisConfig, RedisStore};
-
-pub fn env(var: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| {
-        panic!(
-            "{var} is not set: this test needs a real Redis. Run `cargo xtask test`, or \
-             `eval $(cargo xtask services up)` and then the tests."
-        )
-    })
-}
 
 pub fn prefix() -> String {
     format!("sqtest{:x}", sqdata_testkit::random_u64())

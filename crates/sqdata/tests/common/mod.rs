@@ -4,19 +4,11 @@
 
 #![allow(dead_code)]
 
+pub use sqdata_testkit::env;
 use std::path::Path;
 use std::time::Duration;
 
 use sqdata::{ClickHouseConfig, ClickHouseStore, Config, RedisConfig, RedisStore, Tier};
-
-pub fn env(var: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| {
-        panic!(
-            "{var} is not set: this test needs real servers. Run `cargo xtask test`, or \
-             `eval $(cargo xtask services up)` and then the tests."
-        )
-    })
-}
 
 pub fn redis_config() -> RedisConfig {
     RedisConfig {
