@@ -187,3 +187,202 @@ fn the_full_override_wires_mysql_and_minio() {
     let docker = std::fs::read_to_string(root().join("compose/Dockerfile")).unwrap();
     assert!(docker.contains("--features full"), "the image has every backend");
 }
+
+/// Every string in a YAML document (keys and values), with its path.
+fn strings<'a>(y: &'a Yaml, path: &str, out: &mut Vec<(String, &'a str)>) {
+    match y {
+        Yaml::String(s) => out.push((path.to_owned(), s)),
+        Yaml::Array(a) => {
+            for (i, v) in a.iter().enumerate() {
+                strings(v, &format!("{path}[{i}]"), out);
+            }
+        }
+        Yaml::Hash(h) => {
+            for (k, v) in h {
+                let key = k.as_str().map_or_else(|| format!("{k:?}"), str::to_owned);
+                strings(k, path, out);
+                strings(v, &format!("{path}.{key}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A `${…}` interpolation: the variable's name and what follows it inside
+/// the braces (`:?message`, `:-default`, or nothing).
+#[derive(Debug)]
+struct Var {
+    name: String,
+    rest: String,
+}
+
+/// The interpolations in a compose value (`$$` is a literal `$`).
+fn vars(s: &str) -> Vec<Var> {
+    let mut out = Vec::new();
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'$' && b.get(i + 1) == Some(&b'$') {
+            i += 2;
+            continue;
+        }
+        if b[i] == b'$' && b.get(i + 1) == Some(&b'{') {
+            let end = s[i..].find('}').map(|e| i + e).unwrap_or_else(|| panic!("unclosed ${{ in {s:?}"));
+            let inner = &s[i + 2..end];
+            let n = inner.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(inner.len());
+            out.push(Var { name: inner[..n].to_owned(), rest: inner[n..].to_owned() });
+            i = end + 1;
+            continue;
+        }
+        i += 1;
+    }
+    out
+}
+
+fn secret_name(name: &str) -> bool {
+    let n = name.to_ascii_uppercase();
+    ["PASSWORD", "SECRET", "USER", "KEY", "AUTH"].iter().any(|w| n.contains(w))
+}
+
+fn required(v: &Var) -> bool {
+    v.rest.starts_with(":?") && v.rest.len() > 2
+}
+
+const COMPOSE_FILES: [&str; 2] = ["compose/docker-compose.yml", "compose/full.yml"];
+
+/// Item 9 of the reliability issue: no fallback passwords. Every variable
+/// naming a secret (or a user) is `${VAR:?explanation}`, so compose refuses
+/// to start without it; every secret-looking setting of a service comes
+/// from such a variable; `.env.example` lists every one, and `.env` is
+/// git-ignored.
+#[test]
+fn no_secret_has_a_default() {
+    let example = std::fs::read_to_string(root().join("compose/.env.example")).expect(".env.example");
+    let listed: BTreeSet<&str> = example
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, _)| k.trim())
+        .collect();
+    let mut used = BTreeSet::new();
+    for file in COMPOSE_FILES {
+        let text = std::fs::read_to_string(root().join(file)).unwrap();
+        assert!(!text.to_ascii_lowercase().contains("change-me"), "{file}: a placeholder password is left");
+        let doc = yaml(file);
+        let mut all = Vec::new();
+        strings(&doc, "", &mut all);
+        for (path, s) in &all {
+            for v in vars(s).into_iter().filter(|v| secret_name(&v.name)) {
+                let default = v.rest.starts_with(":-") || v.rest.starts_with('-');
+                assert!(!default, "{file}{path}: {s:?} gives {} a default", v.name);
+                assert!(required(&v), "{file}{path}: {s:?} must be ${{{}:?explanation}}", v.name);
+                used.insert(v.name);
+            }
+        }
+        // Every service's secret settings come from a required variable.
+        for (name, s) in doc["services"].as_hash().expect("services") {
+            let name = name.as_str().unwrap();
+            for (k, v) in s["environment"].as_hash().into_iter().flatten() {
+                let (k, v) = (k.as_str().unwrap(), v.as_str().unwrap_or_default());
+                let secret = ["PASSWORD", "SECRET", "KEY", "AUTH"].iter().any(|w| k.contains(w))
+                    || (v.contains("://") && v.contains('@'));
+                if secret {
+                    assert!(vars(v).iter().any(required), "{file}: {name}.{k} = {v:?} is not a ${{VAR:?…}}");
+                }
+            }
+        }
+    }
+    let missing: Vec<_> = used.iter().filter(|v| !listed.contains(v.as_str())).collect();
+    assert!(missing.is_empty(), "compose/.env.example does not list {missing:?}");
+    for v in &listed {
+        assert!(used.contains(*v), ".env.example lists {v}, which no compose file uses");
+    }
+    let ignore = std::fs::read_to_string(root().join("compose/.gitignore")).expect("compose/.gitignore");
+    assert!(ignore.lines().any(|l| l.trim() == ".env"), "compose/.gitignore must ignore .env");
+    let readme = std::fs::read_to_string(root().join("compose/README.md")).unwrap();
+    for v in &used {
+        assert!(readme.contains(v.as_str()), "compose/README.md does not document {v}");
+    }
+}
+
+/// The value of a required variable `${name:?…}` somewhere in `s`.
+fn requires(s: &str, name: &str) -> bool {
+    vars(s).iter().any(|v| v.name == name && required(v))
+}
+
+/// Redis and ClickHouse run with credentials, their healthchecks use them,
+/// and sqdata's environment carries the same ones.
+#[test]
+fn redis_clickhouse_and_sqdata_carry_credentials() {
+    let c = yaml("compose/docker-compose.yml");
+    let s = &c["services"];
+    let flat = |y: &Yaml| -> String {
+        let mut all = Vec::new();
+        strings(y, "", &mut all);
+        all.iter().map(|(_, s)| *s).collect::<Vec<_>>().join(" ")
+    };
+
+    // Redis: --requirepass from the variable, redis.conf loaded first.
+    let cmd: Vec<&str> =
+        s["redis"]["command"].as_vec().expect("redis command").iter().filter_map(Yaml::as_str).collect();
+    assert_eq!(cmd.first(), Some(&"redis-server"), "{cmd:?}");
+    assert!(cmd.contains(&"/usr/local/etc/redis/redis.conf"), "{cmd:?}");
+    let at = cmd.iter().position(|a| *a == "--requirepass").expect("redis runs with --requirepass");
+    assert!(cmd.get(at + 1).is_some_and(|p| requires(p, "SQDATA_REDIS_PASSWORD")), "{cmd:?}");
+    let check = flat(&s["redis"]["healthcheck"]["test"]);
+    let auth_env =
+        s["redis"]["environment"]["REDISCLI_AUTH"].as_str().is_some_and(|p| requires(p, "SQDATA_REDIS_PASSWORD"));
+    assert!(
+        check.contains("redis-cli") && (auth_env || check.contains(" -a ")),
+        "redis healthcheck without the password: {check}"
+    );
+    assert!(check.contains("PONG"), "redis-cli exits 0 on NOAUTH: the healthcheck must look for PONG: {check}");
+    let conf = std::fs::read_to_string(root().join("compose/redis/redis.conf")).unwrap();
+    assert!(
+        !conf.lines().any(|l| l.trim_start().starts_with("requirepass")),
+        "redis.conf holds no password (it is committed)"
+    );
+
+    // ClickHouse: a user with a password, the default user replaced.
+    let ch = &s["clickhouse"]["environment"];
+    let ch_user = ch["CLICKHOUSE_USER"].as_str().expect("CLICKHOUSE_USER");
+    assert!(!ch_user.is_empty() && ch_user != "default", "{ch_user}");
+    assert!(ch["CLICKHOUSE_PASSWORD"].as_str().is_some_and(|p| requires(p, "SQDATA_CLICKHOUSE_PASSWORD")));
+    let check = flat(&s["clickhouse"]["healthcheck"]["test"]);
+    assert!(
+        check.contains("$$CLICKHOUSE_USER") && check.contains("$$CLICKHOUSE_PASSWORD"),
+        "clickhouse healthcheck without credentials: {check}"
+    );
+
+    // MariaDB's healthcheck logs in (MariaDB 11 images have no mysqladmin).
+    let check = flat(&s["mysql"]["healthcheck"]["test"]);
+    assert!(!check.contains("mysqladmin") && check.contains("$$MARIADB_PASSWORD"), "{check}");
+
+    // sqdata: the same credentials through SQDATA_* overrides.
+    let env = &s["sqdata"]["environment"];
+    let url = env["SQDATA_REDIS__URL"].as_str().expect("SQDATA_REDIS__URL");
+    assert!(url.starts_with("redis://:") && url.ends_with("@redis:6379/0"), "{url}");
+    assert!(requires(url, "SQDATA_REDIS_PASSWORD"), "{url}");
+    assert_eq!(env["SQDATA_CLICKHOUSE__USER"].as_str(), Some(ch_user));
+    assert!(env["SQDATA_CLICKHOUSE__PASSWORD"].as_str().is_some_and(|p| requires(p, "SQDATA_CLICKHOUSE_PASSWORD")));
+}
+
+/// The image runs sqdata as a non-root user that owns its data folder.
+#[test]
+fn the_image_runs_as_a_non_root_user() {
+    let docker = std::fs::read_to_string(root().join("compose/Dockerfile")).unwrap();
+    let lines: Vec<&str> = docker.lines().map(str::trim).filter(|l| !l.starts_with('#')).collect();
+    let last_from = lines.iter().rposition(|l| l.starts_with("FROM ")).expect("FROM");
+    let runtime = &lines[last_from..];
+    let user = runtime.iter().rev().find_map(|l| l.strip_prefix("USER ")).expect("the runtime stage sets USER");
+    let who = user.trim().split(':').next().unwrap_or_default();
+    assert!(!who.is_empty() && who != "root" && who != "0", "runs as {user:?}");
+    let user_at = runtime.iter().rposition(|l| l.starts_with("USER ")).unwrap();
+    let cmd_at = runtime.iter().rposition(|l| l.starts_with("CMD ") || l.starts_with("ENTRYPOINT ")).expect("CMD");
+    assert!(user_at < cmd_at, "USER comes before CMD");
+    let stage = runtime.join("\n");
+    assert!(stage.contains("useradd") && stage.contains("chown") && stage.contains("/var/lib/sqdata"), "{stage}");
+    let ignore =
+        std::fs::read_to_string(root().join("compose/Dockerfile.dockerignore")).expect("Dockerfile.dockerignore");
+    assert!(ignore.lines().any(|l| l.trim() == "**/.env"), "compose/.env stays out of the build context");
+}

@@ -44,7 +44,8 @@ const BACKENDS: [&str; 6] =
 fn core_has_no_driver_and_backends_depend_on_core_only() {
     let deps = normal_deps();
     let core = &deps["sqdata-core"];
-    for driver in ["redis", "clickhouse", "sqlx", "object_store", "parquet", "arrow-array", "hyper-util", "axum", "pyo3"]
+    for driver in
+        ["redis", "clickhouse", "sqlx", "object_store", "parquet", "arrow-array", "hyper-util", "axum", "pyo3"]
     {
         assert!(!core.contains(driver), "sqdata-core depends on the driver {driver}");
     }

@@ -78,6 +78,10 @@ impl Code {
     pub fn parse_field(field: &str, s: &str) -> Result<Code> {
         let t = s.trim();
         let bad = |reason: &str| Error::invalid(field, s, reason);
+        if !t.is_ascii() {
+            // 上证50, full-width digits: never sliced by bytes below.
+            return Err(bad("expected a code like 000001.SZ, SZ000001 or 000001 (ASCII letters and digits)"));
+        }
         match t.len() {
             6 => {
                 let d = six_digits(t).ok_or_else(|| bad("expected six digits"))?;

@@ -103,6 +103,7 @@ impl Chaos {
 }
 
 #[async_trait]
+#[deny(clippy::missing_trait_methods)]
 impl PositionStore for Chaos {
     async fn snapshot(&self, b: &BookId) -> Result<PositionSnapshot> {
         self.switch.gate(false).await?;
@@ -151,6 +152,7 @@ impl PositionStore for Chaos {
 }
 
 #[async_trait]
+#[deny(clippy::missing_trait_methods)]
 impl QuoteStore for Chaos {
     async fn put_quotes(&self, q: &[Quote]) -> Result<()> {
         self.switch.gate(true).await?;
@@ -163,6 +165,7 @@ impl QuoteStore for Chaos {
 }
 
 #[async_trait]
+#[deny(clippy::missing_trait_methods)]
 impl DealStore for Chaos {
     async fn record_batch(&self, d: &[Deal]) -> Result<RecordOutcome> {
         self.switch.gate(true).await?;
@@ -191,6 +194,7 @@ impl DealStore for Chaos {
 }
 
 #[async_trait]
+#[deny(clippy::missing_trait_methods)]
 impl AssetStore for Chaos {
     async fn upsert_asset(&self, b: &BookId, r: AssetRow) -> Result<()> {
         self.switch.gate(true).await?;
@@ -211,6 +215,7 @@ impl AssetStore for Chaos {
 }
 
 #[async_trait]
+#[deny(clippy::missing_trait_methods)]
 impl BarStore for Chaos {
     async fn save_bars(&self, s: &BarSeries, m: BarWriteMode) -> Result<u64> {
         self.switch.gate(true).await?;
@@ -235,6 +240,7 @@ impl BarStore for Chaos {
 }
 
 #[async_trait]
+#[deny(clippy::missing_trait_methods)]
 impl HealthCheck for Chaos {
     async fn health(&self) -> BackendHealth {
         BackendHealth {
