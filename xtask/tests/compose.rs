@@ -1,7 +1,9 @@
 //! compose/: every file parses; every metric the alert rules and the Grafana
 //! dashboard use is one sqdata exports (names taken from the source's
 //! `metrics::…!("sqdata_…")` calls); every service has a healthcheck, a
-//! memory limit and the network.
+//! memory limit and the network; no secret has a default (`${VAR:?…}`),
+//! Redis, ClickHouse and sqdata carry credentials, the image runs as a
+//! non-root user.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
