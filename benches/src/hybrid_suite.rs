@@ -177,7 +177,7 @@ async fn suite(o: &HybridOptions, opened: &sqdata::Opened, h: &sqdata::hybrid::H
         let t = PriceTick { code: *code, high: 500.0 + k as f64, low: 1.0 };
         h.primary().positions.update_extremes(&rb, &[t]).await?;
         let t0 = Instant::now();
-        h.rollback_to_files(Some(&account)).await?;
+        h.rollback_to_files(Some(&account), false).await?;
         s.push(t0.elapsed());
         h.set_stage(Some(&account), Stage::Writes)?;
     }

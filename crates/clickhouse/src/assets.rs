@@ -1,5 +1,6 @@
 //! The [`AssetStore`] implementation: the equity curve.
 
+use chrono::NaiveDate;
 use sqdata_core::{AssetRow, AssetStore, BookId, DateRange, Result, async_trait};
 
 use crate::core::{BookRow, ClickHouseStore, now_version};
@@ -7,22 +8,62 @@ use crate::rows::*;
 
 #[async_trait]
 impl AssetStore for ClickHouseStore {
-    async fn upsert_asset(&self, book: &BookId, row: AssetRow) -> Result<()> {
-        row.validate()?;
+    async fn upsert_assets(&self, book: &BookId, rows: &[AssetRow]) -> Result<()> {
+        for r in rows {
+            r.validate()?;
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
         let (c, _) = self.inner.ready().await?;
-        let r = AssetDbRow {
-            account: book.account.to_string(),
-            book: book.book.to_string(),
-            date: days(row.date),
-            asset: row.asset,
-            version: now_version(&self.inner.seq),
-        };
+        let version = now_version(&self.inner.seq);
+        let db: Vec<AssetDbRow> = rows
+            .iter()
+            .map(|r| AssetDbRow {
+                account: book.account.to_string(),
+                book: book.book.to_string(),
+                date: days(r.date),
+                asset: r.asset,
+                version,
+            })
+            .collect();
+        // One INSERT: the rows land together (ReplacingMergeTree keeps the
+        // newest version of a date).
         let fut = async {
             let mut ins = c.insert::<AssetDbRow>("assets").await?;
-            ins.write(&r).await?;
+            for r in &db {
+                ins.write(r).await?;
+            }
             ins.end().await
         };
-        self.inner.t("upsert_asset", fut).await
+        self.inner.t("upsert_assets", fut).await
+    }
+
+    async fn delete_assets(&self, book: &BookId, dates: &[NaiveDate]) -> Result<u64> {
+        if dates.is_empty() {
+            return Ok(0);
+        }
+        let (c, _) = self.inner.ready().await?;
+        let (a, b) = (book.account.as_str(), book.book.as_str());
+        let dates: Vec<String> = dates.iter().map(|d| d.to_string()).collect();
+        let q = c
+            .query("SELECT count() FROM assets FINAL WHERE account = ? AND book = ? AND has(?, toString(date))")
+            .bind(a)
+            .bind(b)
+            .bind(&dates);
+        let n: u64 = self.inner.t("delete_assets", q.fetch_one::<u64>()).await?;
+        if n == 0 {
+            return Ok(0);
+        }
+        let db = &self.inner.cfg.database;
+        let q = c
+            .query(&format!("ALTER TABLE {db}.assets DELETE WHERE account = ? AND book = ? AND has(?, toString(date))"))
+            .bind(a)
+            .bind(b)
+            .bind(&dates);
+        self.inner.t("delete_assets", q.execute()).await?;
+        self.inner.wait_mutations(c, "assets").await?;
+        Ok(n)
     }
 
     async fn assets(&self, book: &BookId, range: DateRange) -> Result<Vec<AssetRow>> {

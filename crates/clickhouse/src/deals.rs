@@ -375,6 +375,23 @@ impl DealStore for ClickHouseStore {
         Ok(n)
     }
 
+    async fn replace_deals(&self, book: &BookId, deals: &[Deal]) -> Result<u64> {
+        validate::deals_of_book(book, deals)?;
+        for d in deals {
+            DealRow::from_deal(d, 0)?;
+        }
+        if deals.is_empty() {
+            return Ok(0);
+        }
+        // No transactions here: the stored versions go, then the new ones
+        // come in through the journal (acknowledged once journaled, like
+        // every record).
+        let ids: Vec<String> = deals.iter().map(|d| d.id.clone()).collect();
+        let replaced = self.delete_deals(book, &ids).await?;
+        self.record_batch(deals).await?;
+        Ok(replaced)
+    }
+
     async fn list_books(&self) -> Result<Vec<BookId>> {
         self.inner.flush().await?;
         let (c, _) = self.inner.ready().await?;

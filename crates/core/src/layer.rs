@@ -101,6 +101,9 @@ impl<S: PositionStore + ?Sized> PositionStore for Observed<S> {
     async fn mark_sold(&self, book: &BookId, code: Code) -> Result<()> {
         self.call("mark_sold", self.inner.mark_sold(book, code)).await
     }
+    async fn del_held_days(&self, book: &BookId, codes: &[Code]) -> Result<()> {
+        self.call("del_held_days", self.inner.del_held_days(book, codes)).await
+    }
     async fn reconcile(&self, book: &BookId, broker_codes: &[Code]) -> Result<ReconcileReport> {
         self.call("reconcile", self.inner.reconcile(book, broker_codes)).await
     }
@@ -153,6 +156,9 @@ impl<S: DealStore + ?Sized> DealStore for Observed<S> {
     async fn delete_deals(&self, book: &BookId, ids: &[String]) -> Result<u64> {
         self.call("delete_deals", self.inner.delete_deals(book, ids)).await
     }
+    async fn replace_deals(&self, book: &BookId, deals: &[Deal]) -> Result<u64> {
+        self.call("replace_deals", self.inner.replace_deals(book, deals)).await
+    }
     async fn list_books(&self) -> Result<Vec<BookId>> {
         self.call("list_books", DealStore::list_books(&*self.inner)).await
     }
@@ -161,8 +167,11 @@ impl<S: DealStore + ?Sized> DealStore for Observed<S> {
 #[async_trait]
 #[deny(clippy::missing_trait_methods)]
 impl<S: AssetStore + ?Sized> AssetStore for Observed<S> {
-    async fn upsert_asset(&self, book: &BookId, row: AssetRow) -> Result<()> {
-        self.call("upsert_asset", self.inner.upsert_asset(book, row)).await
+    async fn upsert_assets(&self, book: &BookId, rows: &[AssetRow]) -> Result<()> {
+        self.call("upsert_assets", self.inner.upsert_assets(book, rows)).await
+    }
+    async fn delete_assets(&self, book: &BookId, dates: &[NaiveDate]) -> Result<u64> {
+        self.call("delete_assets", self.inner.delete_assets(book, dates)).await
     }
     async fn assets(&self, book: &BookId, range: DateRange) -> Result<Vec<AssetRow>> {
         self.call("assets", self.inner.assets(book, range)).await

@@ -36,7 +36,8 @@ pub use registry::{
     Strategy, diff_params,
 };
 pub use store::{
-    AssetStore, BackendHealth, BarStore, DealStore, DealStoreExt, HealthCheck, PositionStore, QuoteStore, Stores,
+    AssetStore, AssetStoreExt, BackendHealth, BarStore, DealStore, DealStoreExt, HealthCheck, PositionStore,
+    QuoteStore, Stores,
 };
 
 /// Re-exported so backends and callers agree on one version.

@@ -159,6 +159,20 @@ pub mod rules {
         changed
     }
 
+    /// SilverQuant's `del_held_day`: day_count = None (the code added if
+    /// absent), prices kept. Returns whether anything changed.
+    pub fn del_held_days(s: &mut PositionSnapshot, codes: &[Code]) -> bool {
+        let mut changed = false;
+        for c in codes {
+            let e = s.positions.entry(*c).or_insert_with(|| {
+                changed = true;
+                PositionEntry::default()
+            });
+            changed |= e.day_count.take().is_some();
+        }
+        changed
+    }
+
     /// Pre-market reconcile: add broker codes not tracked with day_count 0,
     /// drop tracked codes the broker no longer holds.
     pub fn reconcile(s: &mut PositionSnapshot, broker: &[Code]) -> ReconcileReport {

@@ -110,8 +110,6 @@ pub async fn seed_book(
     for chunk in deals.chunks(5000) {
         s.deals.record_batch(chunk).await?;
     }
-    for r in assets {
-        s.assets.upsert_asset(book, *r).await?;
-    }
+    s.assets.upsert_assets(book, assets).await?;
     Ok(())
 }

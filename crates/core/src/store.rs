@@ -35,6 +35,10 @@ pub trait PositionStore: Send + Sync + fmt::Debug {
     async fn new_held(&self, book: &BookId, codes: &[Code]) -> Result<()>;
     /// Sell fill: day_count = None and the max/min prices dropped.
     async fn mark_sold(&self, book: &BookId, code: Code) -> Result<()>;
+    /// SilverQuant's `del_held_day`: day_count = None for each code (a code
+    /// not tracked is added so), the max/min prices kept — the strategy
+    /// removes those itself (`del_key`).
+    async fn del_held_days(&self, book: &BookId, codes: &[Code]) -> Result<()>;
     /// Pre-market: add codes the broker holds with day_count 0, drop codes it no longer holds.
     async fn reconcile(&self, book: &BookId, broker_codes: &[Code]) -> Result<ReconcileReport>;
     /// +1 for every held code, at most once per day. Returns whether it ran.
@@ -79,6 +83,11 @@ pub trait DealStore: Send + Sync + fmt::Debug {
     /// Deletes these deals of a book (compensation and repair); returns how
     /// many existed. Unknown ids are not an error.
     async fn delete_deals(&self, book: &BookId, ids: &[String]) -> Result<u64>;
+    /// Stores these deals of one book, replacing any stored deal with the
+    /// same id (repair: one atomic step where the store has one, never a
+    /// delete followed by an insert a crash could split). Returns how many
+    /// replaced a stored deal.
+    async fn replace_deals(&self, book: &BookId, deals: &[Deal]) -> Result<u64>;
     /// Books that have deals.
     async fn list_books(&self) -> Result<Vec<BookId>>;
 }
@@ -98,8 +107,11 @@ impl<T: DealStore + ?Sized> DealStoreExt for T {}
 /// The equity curve.
 #[async_trait]
 pub trait AssetStore: Send + Sync + fmt::Debug {
-    /// One row per (book, date): a second call for the same date replaces the value.
-    async fn upsert_asset(&self, book: &BookId, row: AssetRow) -> Result<()>;
+    /// One row per (book, date): a row for a date already stored replaces
+    /// its value. All rows in one step (the file store: one atomic replace).
+    async fn upsert_assets(&self, book: &BookId, rows: &[AssetRow]) -> Result<()>;
+    /// Deletes the rows of these dates; returns how many existed.
+    async fn delete_assets(&self, book: &BookId, dates: &[NaiveDate]) -> Result<u64>;
     /// Rows in the range, by date.
     async fn assets(&self, book: &BookId, range: DateRange) -> Result<Vec<AssetRow>>;
     /// Deletes the book's rows.
@@ -107,6 +119,17 @@ pub trait AssetStore: Send + Sync + fmt::Debug {
     /// Books that have rows.
     async fn list_books(&self) -> Result<Vec<BookId>>;
 }
+
+/// Compositions of [`AssetStore`] calls.
+#[async_trait]
+pub trait AssetStoreExt: AssetStore {
+    /// One row per (book, date): a second call for the same date replaces the value.
+    async fn upsert_asset(&self, book: &BookId, row: AssetRow) -> Result<()> {
+        self.upsert_assets(book, std::slice::from_ref(&row)).await
+    }
+}
+
+impl<T: AssetStore + ?Sized> AssetStoreExt for T {}
 
 /// K-line history.
 #[async_trait]

@@ -100,13 +100,29 @@ pub fn ordered<T: PartialOrd + std::fmt::Display>(from: Option<T>, to: Option<T>
     Ok(())
 }
 
-/// Dates outside 1990 (the first A-share trading year) to 2200 are typos.
+/// The last year every backend stores exactly (ClickHouse's `DateTime`
+/// ends in February 2106, its `Date` in 2149).
+pub const MAX_YEAR: i32 = 2105;
+
+/// Dates outside 1990 (the first A-share trading year) to [`MAX_YEAR`] are
+/// typos — and past it a backend would clamp them silently.
 pub fn check_year(field: &str, s: &str, d: NaiveDate) -> Result<NaiveDate> {
     use chrono::Datelike;
-    if !(1990..=2200).contains(&d.year()) {
-        return Err(Error::invalid(field, s, "year must be between 1990 and 2200"));
+    if !(1990..=MAX_YEAR).contains(&d.year()) {
+        return Err(Error::invalid(field, s, "year must be between 1990 and 2105"));
     }
     Ok(d)
+}
+
+/// Every deal belongs to `book` (a batch for one book).
+pub fn deals_of_book(book: &crate::BookId, deals: &[crate::Deal]) -> Result<()> {
+    for d in deals {
+        d.validate()?;
+        if &d.book != book {
+            return Err(Error::invalid("deal.book", &d.book, format!("the batch is for book {book}")));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 use sqdata_core::{
-    AssetRow, AssetStore, BookId, Code, DateRange, Deal, DealKind, DealQuery, DealStore, DealStoreExt, Error,
-    PositionEntry, PositionStore, PriceTick,
+    AssetRow, AssetStore, AssetStoreExt as _, BookId, Code, DateRange, Deal, DealKind, DealQuery, DealStore,
+    DealStoreExt, Error, PositionEntry, PositionStore, PriceTick,
 };
 use sqdata_file::{FileConfig, FileStore};
 

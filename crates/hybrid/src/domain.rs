@@ -36,6 +36,8 @@ pub struct DomainStatus {
     pub consecutive_failures: u32,
     /// Bytes of journaled writes the primary has not seen.
     pub journal_bytes: u64,
+    /// Units the journal refused, kept in this process's memory until replayed.
+    pub unjournaled: u64,
     /// Reads answered by the secondary because the primary failed.
     pub fallbacks: u64,
     /// Writes journaled for the primary (it was down or degraded).
@@ -81,6 +83,9 @@ pub(crate) struct DomainState {
     pub(crate) journal: Arc<Journal>,
     /// Writes hold it shared; the switch back to healthy holds it exclusive.
     pub(crate) gate: tokio::sync::RwLock<()>,
+    /// Units that should be journaled but the journal refused (disk full):
+    /// this process's recovery replays them too.
+    pub(crate) unjournaled: Mutex<Vec<Unit>>,
     alerter: Arc<dyn Alerter>,
 }
 
@@ -124,6 +129,7 @@ impl DomainState {
             }),
             journal: Arc::new(journal),
             gate: tokio::sync::RwLock::new(()),
+            unjournaled: Mutex::new(Vec::new()),
             alerter,
         }
     }
@@ -255,6 +261,23 @@ impl DomainState {
         Ok(())
     }
 
+    /// Journals units; when the journal itself fails, keeps them in memory
+    /// (recovery in this process replays them), alerts, and returns the
+    /// journal's error.
+    pub(crate) async fn journal_or_remember(&self, units: Vec<Unit>) -> Result<()> {
+        match self.journal(units.clone()).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.unjournaled.lock().extend(units);
+                self.alert(
+                    "journal_failed",
+                    format!("the journal refused a write ({e}); kept in memory until replayed"),
+                );
+                Err(e)
+            }
+        }
+    }
+
     pub(crate) fn status(&self) -> DomainStatus {
         let g = self.inner.lock();
         DomainStatus {
@@ -263,6 +286,7 @@ impl DomainState {
             since_ms: g.since.elapsed().as_millis() as u64,
             consecutive_failures: g.failures,
             journal_bytes: self.journal.pending_bytes(),
+            unjournaled: self.unjournaled.lock().len() as u64,
             fallbacks: g.fallbacks,
             journaled_writes: g.journaled_writes,
             dual_write_failures: g.dual_write_failures,

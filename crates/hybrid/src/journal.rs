@@ -16,7 +16,9 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use sqdata_core::{BarKey, BookId, Deal, Domain, Result, raw};
 
-/// Something the primary missed.
+/// Something the primary missed (or may hold while the files do not).
+/// Replay is state-based: a unit names *what* to copy from the files, so
+/// the primary converges to the files whatever it holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "unit", rename_all = "snake_case")]
 pub enum Unit {
@@ -44,6 +46,13 @@ pub enum Unit {
         /// The day.
         date: NaiveDate,
     },
+    /// Days of a book's equity curve.
+    AssetDays {
+        /// The book.
+        book: BookId,
+        /// The days.
+        dates: Vec<NaiveDate>,
+    },
     /// A whole bar series.
     Series {
         /// The series.
@@ -60,6 +69,8 @@ pub enum Unit {
 #[derive(Debug)]
 pub(crate) struct Journal {
     inner: Mutex<raw::Journal>,
+    /// Fault injection for tests (`Hybrid::fail_journal`): appends fail.
+    failing: std::sync::atomic::AtomicBool,
     /// Pending bytes, readable without the lock (status, metrics).
     pending: AtomicU64,
 }
@@ -69,7 +80,11 @@ impl Journal {
     /// journals of processes that are gone.
     pub(crate) fn open(dir: &Path, domain: Domain) -> Result<Journal> {
         let j = raw::Journal::open(dir, domain.as_str(), 0)?;
-        Ok(Journal { pending: AtomicU64::new(j.pending_bytes()), inner: Mutex::new(j) })
+        Ok(Journal {
+            pending: AtomicU64::new(j.pending_bytes()),
+            inner: Mutex::new(j),
+            failing: std::sync::atomic::AtomicBool::new(false),
+        })
     }
 
     fn update(&self, j: &raw::Journal) {
@@ -78,6 +93,12 @@ impl Journal {
 
     /// Appends durably (blocking: call from a blocking context).
     pub(crate) fn append(&self, units: &[Unit]) -> Result<()> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(sqdata_core::Error::io(
+                self.inner.lock().path(),
+                std::io::Error::new(std::io::ErrorKind::StorageFull, "injected journal failure"),
+            ));
+        }
         let mut j = self.inner.lock();
         let r = j.append(units).map(|_| ());
         self.update(&j);
@@ -115,6 +136,11 @@ impl Journal {
         let r = j.checkpoint(offset);
         self.update(&j);
         r
+    }
+
+    /// Makes appends fail (tests of the write rules).
+    pub(crate) fn set_failing(&self, fail: bool) {
+        self.failing.store(fail, Ordering::SeqCst);
     }
 
     /// Bytes of units the primary has not seen (no I/O).

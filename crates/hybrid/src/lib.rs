@@ -12,5 +12,5 @@ pub use config::{HybridConfig, Stage, Truth};
 pub use domain::{DomainStatus, Mode};
 pub use hybrid::Hybrid;
 pub use journal::Unit;
-pub use rollout::{RollbackReport, RolloutState, effective_stages, set_stage};
+pub use rollout::{ALL_BOOKS, RollbackReport, RolloutState, adopt, effective_stages, set_stage, unadopt};
 pub use verify::{Difference, DomainVerify, VerifyMode, VerifyOptions, VerifyReport, verify};

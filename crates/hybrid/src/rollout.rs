@@ -10,12 +10,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use sqdata_core::raw::{self, Durability};
-use sqdata_core::{AccountCode, Domain, Error, Result};
+use sqdata_core::{AccountCode, BookId, Domain, Error, Result};
 
 use crate::config::{HybridConfig, Stage, Truth};
 use crate::hybrid::Hybrid;
@@ -29,6 +29,23 @@ pub struct RolloutState {
     pub stage: Option<Stage>,
     /// Per-account stages.
     pub accounts: BTreeMap<String, Stage>,
+    /// Per domain, the books the servers hold whole (migrated, promoted or
+    /// born on them; `*`: every book, and for bars every series). Until a
+    /// book is here its domain is served by the files whatever the stage:
+    /// a book the servers never received is never read from them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub adopted: BTreeMap<Domain, std::collections::BTreeSet<String>>,
+}
+
+/// The key of a book (or of everything) in [`RolloutState::adopted`].
+pub const ALL_BOOKS: &str = "*";
+
+impl RolloutState {
+    /// Whether the servers hold `book` (`None`: the whole domain) whole.
+    pub fn is_adopted(&self, domain: Domain, book: Option<&BookId>) -> bool {
+        let Some(set) = self.adopted.get(&domain) else { return false };
+        set.contains(ALL_BOOKS) || book.is_some_and(|b| set.contains(&b.to_string()))
+    }
 }
 
 impl RolloutState {
@@ -83,10 +100,18 @@ pub(crate) struct Rollout {
     cache: Mutex<Cache>,
 }
 
+/// Which version of the file was read: every save is a rename (a new
+/// inode), so (inode, mtime) changes even within one clock tick.
+type Stamp = Option<(u64, SystemTime)>;
+
+fn file_stamp(path: &Path) -> Stamp {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().and_then(|m| Some((m.ino(), m.modified().ok()?)))
+}
+
 #[derive(Debug)]
 struct Cache {
-    checked: Instant,
-    mtime: Option<SystemTime>,
+    stamp: Stamp,
     state: RolloutState,
     /// What is wrong with the file, while it is damaged.
     damage: Option<String>,
@@ -96,7 +121,7 @@ impl Rollout {
     /// A damaged state file does not stop the process: it starts with the
     /// last good copy (or the config's stages) and reports the damage.
     pub(crate) fn new(cfg: &HybridConfig) -> Result<Rollout> {
-        let mtime = std::fs::metadata(&cfg.rollout_file).and_then(|m| m.modified()).ok();
+        let stamp = file_stamp(&cfg.rollout_file);
         let (state, damage) = match RolloutState::load(&cfg.rollout_file) {
             Ok(s) => (s, None),
             Err(e @ Error::Corrupt { .. }) => {
@@ -109,15 +134,15 @@ impl Rollout {
             cfg_default: cfg.stage,
             cfg_accounts: cfg.accounts.clone(),
             path: cfg.rollout_file.clone(),
-            cache: Mutex::new(Cache { checked: Instant::now(), mtime, state, damage }),
+            cache: Mutex::new(Cache { stamp, state, damage }),
         })
     }
 
     /// Re-reads the state file now (after this process changed it).
     pub(crate) fn refresh(&self) -> Result<()> {
+        let stamp = file_stamp(&self.path);
         let st = RolloutState::load(&self.path)?;
-        let mtime = std::fs::metadata(&self.path).and_then(|m| m.modified()).ok();
-        *self.cache.lock() = Cache { checked: Instant::now(), mtime, state: st, damage: None };
+        *self.cache.lock() = Cache { stamp, state: st, damage: None };
         Ok(())
     }
 
@@ -126,14 +151,37 @@ impl Rollout {
         self.cache.lock().damage.clone()
     }
 
+    /// Whether the servers hold `book` of `domain` whole (see
+    /// [`RolloutState::adopted`]); re-read like the stages.
+    pub(crate) fn adopted(&self, domain: Domain, book: Option<&BookId>) -> bool {
+        self.cache.lock().state.is_adopted(domain, book)
+    }
+
     /// The stage of an account (`None`: quotes and bars).
+    /// No I/O: the state as last read (a background task re-reads the
+    /// file when it changes, every 200 ms).
     pub(crate) fn stage(&self, account: Option<&AccountCode>) -> Stage {
+        let g = self.cache.lock();
+        let st = &g.state;
+        if let Some(a) = account {
+            if let Some(s) = st.accounts.get(a.as_str()) {
+                return *s;
+            }
+            if let Some(s) = self.cfg_accounts.get(a.as_str()) {
+                return *s;
+            }
+        }
+        st.stage.unwrap_or(self.cfg_default)
+    }
+
+    /// Re-reads the file when it changed (blocking: the hybrid calls it
+    /// every 200 ms from the blocking pool).
+    pub(crate) fn poll(&self) {
+        let stamp = file_stamp(&self.path);
         let mut g = self.cache.lock();
-        if g.checked.elapsed() > Duration::from_millis(200) {
-            g.checked = Instant::now();
-            let mtime = std::fs::metadata(&self.path).and_then(|m| m.modified()).ok();
-            if mtime != g.mtime {
-                g.mtime = mtime;
+        {
+            if stamp != g.stamp {
+                g.stamp = stamp;
                 match RolloutState::load(&self.path) {
                     Ok(s) => {
                         g.state = s;
@@ -146,16 +194,6 @@ impl Rollout {
                 }
             }
         }
-        let st = &g.state;
-        if let Some(a) = account {
-            if let Some(s) = st.accounts.get(a.as_str()) {
-                return *s;
-            }
-            if let Some(s) = self.cfg_accounts.get(a.as_str()) {
-                return *s;
-            }
-        }
-        st.stage.unwrap_or(self.cfg_default)
     }
 }
 
@@ -172,15 +210,61 @@ pub fn effective_stages(cfg: &HybridConfig) -> Result<BTreeMap<String, Stage>> {
     Ok(out)
 }
 
-/// Sets the stage of `accounts` (`None`: everyone, including accounts the
-/// config pins) in the state file, which running processes re-read within
-/// 200 ms. Returns the new state.
-pub fn set_stage(cfg: &HybridConfig, accounts: Option<&[String]>, stage: Stage) -> Result<RolloutState> {
+/// Records that the servers now hold these books of `domain` whole
+/// (`None`: every book / the whole domain), under the file's lock.
+pub fn adopt(cfg: &HybridConfig, domain: Domain, books: Option<&[BookId]>) -> Result<RolloutState> {
+    change(cfg, |st| {
+        let set = st.adopted.entry(domain).or_default();
+        match books {
+            None => {
+                set.clear();
+                set.insert(ALL_BOOKS.to_string());
+            }
+            Some(list) => set.extend(list.iter().map(|b| b.to_string())),
+        }
+        Ok(())
+    })
+}
+
+/// Forgets that the servers hold these books (a migration rolled back).
+pub fn unadopt(cfg: &HybridConfig, domain: Domain, books: Option<&[BookId]>) -> Result<RolloutState> {
+    change(cfg, |st| {
+        match books {
+            None => {
+                st.adopted.remove(&domain);
+            }
+            Some(list) => {
+                if let Some(set) = st.adopted.get_mut(&domain) {
+                    for b in list {
+                        set.remove(&b.to_string());
+                    }
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+/// A read-modify-write of the state file under its lock.
+fn change(cfg: &HybridConfig, f: impl FnOnce(&mut RolloutState) -> Result<()>) -> Result<RolloutState> {
     if let Some(d) = cfg.rollout_file.parent().filter(|d| !d.as_os_str().is_empty()) {
         raw::create_dir_all_synced(d)?;
     }
     let _lock = raw::lock_exclusive(&lock_path(&cfg.rollout_file))?;
     let mut st = RolloutState::load(&cfg.rollout_file)?;
+    f(&mut st)?;
+    st.save(&cfg.rollout_file)?;
+    Ok(st)
+}
+
+/// Sets the stage of `accounts` (`None`: everyone, including accounts the
+/// config pins) in the state file, which running processes re-read within
+/// 200 ms. Returns the new state.
+pub fn set_stage(cfg: &HybridConfig, accounts: Option<&[String]>, stage: Stage) -> Result<RolloutState> {
+    change(cfg, |st| set_stages(cfg, st, accounts, stage))
+}
+
+fn set_stages(cfg: &HybridConfig, st: &mut RolloutState, accounts: Option<&[String]>, stage: Stage) -> Result<()> {
     match accounts {
         Some(list) => {
             for a in list {
@@ -196,8 +280,7 @@ pub fn set_stage(cfg: &HybridConfig, accounts: Option<&[String]>, stage: Stage) 
             }
         }
     }
-    st.save(&cfg.rollout_file)?;
-    Ok(st)
+    Ok(())
 }
 
 /// What `rollback_to_files` did.
@@ -219,8 +302,10 @@ impl Hybrid {
     /// then returns `accounts` (`None`: everyone) to the files stage.
     /// Every acknowledged write is already in the files (writes succeed
     /// only when the files took them), so a primary that cannot be reached
-    /// does not stop the rollback: it is reported and skipped.
-    pub async fn rollback_to_files(&self, accounts: Option<&[String]>) -> Result<RollbackReport> {
+    /// does not stop the rollback: it is reported and skipped. The copy
+    /// only adds and updates: what only the files hold is kept (and
+    /// counted) unless `prune`.
+    pub async fn rollback_to_files(&self, accounts: Option<&[String]>, prune: bool) -> Result<RollbackReport> {
         let t = Instant::now();
         let mut domains = Vec::new();
         let mut notes = Vec::new();
@@ -243,6 +328,7 @@ impl Hybrid {
             truth: Truth::Primary,
             domains,
             accounts: accounts.map(|a| a.to_vec()),
+            prune,
             ..VerifyOptions::default()
         };
         let synced = match self.verify(&opts).await {

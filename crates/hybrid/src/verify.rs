@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use chrono::{Datelike, NaiveDate, NaiveTime};
+use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime};
 use serde::Serialize;
 use serde_json::Value;
 use sqdata_core::{
@@ -53,6 +53,12 @@ pub struct VerifyOptions {
     pub series: Option<Vec<BarKey>>,
     /// Differences listed in the report (all are counted).
     pub max_listed: usize,
+    /// Repairing towards the files (`truth` = primary): also delete what
+    /// only the files hold. Off by default: a repair of the files only adds
+    /// and updates, and what it keeps is counted (`kept`) and listed — the
+    /// files may hold writes the servers never saw (SilverQuant writing
+    /// straight into a live folder). Repairs of the primary always delete.
+    pub prune: bool,
 }
 
 impl Default for VerifyOptions {
@@ -66,6 +72,7 @@ impl Default for VerifyOptions {
             accounts: None,
             series: None,
             max_listed: 200,
+            prune: false,
         }
     }
 }
@@ -102,12 +109,23 @@ pub struct DomainVerify {
     pub differences: u64,
     /// Records rewritten by repair.
     pub repaired: u64,
+    /// Records only the files hold that a repair towards the files kept
+    /// (not pruned).
+    pub kept: u64,
 }
 
 impl DomainVerify {
     /// Nothing counted yet.
     pub fn new(domain: Domain) -> DomainVerify {
-        DomainVerify { domain, partitions: 0, differing_partitions: 0, records: 0, differences: 0, repaired: 0 }
+        DomainVerify {
+            domain,
+            partitions: 0,
+            differing_partitions: 0,
+            records: 0,
+            differences: 0,
+            repaired: 0,
+            kept: 0,
+        }
     }
 }
 
@@ -342,6 +360,12 @@ impl Run<'_> {
         keys
     }
 
+    /// Whether records only the other side holds are deleted by a repair:
+    /// always when the other side is the primary, on `prune` for the files.
+    fn deletes(&self) -> bool {
+        self.opts.truth == Truth::Secondary || self.opts.prune
+    }
+
     fn wanted(&self, books: Vec<BookId>) -> Vec<BookId> {
         books
             .into_iter()
@@ -371,8 +395,20 @@ impl Run<'_> {
             if self.compare(&mut rep, &part, &p, &s).is_empty() || !self.opts.repair {
                 continue;
             }
+            let deletes = self.deletes();
             let (truth, other) = self.sides();
-            let snap = truth.positions.snapshot(&book).await?;
+            let mut snap = truth.positions.snapshot(&book).await?;
+            if !deletes {
+                // Codes only the files hold stay (one replace of the book).
+                let theirs = other.positions.snapshot(&book).await?;
+                for (code, e) in theirs.positions {
+                    if let std::collections::btree_map::Entry::Vacant(v) = snap.positions.entry(code) {
+                        v.insert(e);
+                        rep.kept += 1;
+                    }
+                }
+                snap.inc_date = snap.inc_date.or(theirs.inc_date);
+            }
             if snap.positions.is_empty() && snap.inc_date.is_none() {
                 other.positions.delete_book(&book).await?;
             } else {
@@ -396,31 +432,37 @@ impl Run<'_> {
             let s = deal_days(self.secondary, &book, range).await?;
             let days: BTreeSet<NaiveDate> = p.keys().chain(s.keys()).copied().collect();
             let empty = Records::new();
-            // one delete and one insert per book: a file store rewrites its
-            // deal log per call, so per-day calls would cost days × log size
-            let (mut stale, mut fresh): (Vec<String>, Vec<Deal>) = (Vec::new(), Vec::new());
+            // One replace (and, if deleting, one delete) per book: a file
+            // store rewrites its deal log per call, atomically.
+            let deletes = self.deletes();
+            let (mut extra, mut fresh): (Vec<String>, Vec<Deal>) = (Vec::new(), Vec::new());
             for day in days {
                 let (pr, sr) = (p.get(&day).unwrap_or(&empty), s.get(&day).unwrap_or(&empty));
                 let keys = self.compare(&mut rep, &format!("{book}/{day}"), pr, sr);
                 if keys.is_empty() || !self.opts.repair {
                     continue;
                 }
-                let (t, o) = self.pick(pr, sr);
-                // differing or extra on the other side: delete; then record the truth's
-                stale.extend(keys.iter().filter(|k| o.contains_key(*k)).cloned());
+                let (t, _) = self.pick(pr, sr);
                 for k in &keys {
-                    if let Some(v) = t.get(k) {
-                        fresh.push(typed::<Deal>(v)?);
+                    match t.get(k) {
+                        Some(v) => {
+                            fresh.push(typed::<Deal>(v)?);
+                            rep.repaired += 1;
+                        }
+                        None if deletes => {
+                            extra.push(k.clone());
+                            rep.repaired += 1;
+                        }
+                        None => rep.kept += 1,
                     }
                 }
-                rep.repaired += keys.len() as u64;
             }
             let (_, other) = self.sides();
-            if !stale.is_empty() {
-                other.deals.delete_deals(&book, &stale).await?;
-            }
             if !fresh.is_empty() {
-                other.deals.record_batch(&fresh).await?;
+                other.deals.replace_deals(&book, &fresh).await?;
+            }
+            if !extra.is_empty() {
+                other.deals.delete_deals(&book, &extra).await?;
             }
         }
         Ok(rep)
@@ -439,37 +481,37 @@ impl Run<'_> {
             let s = asset_months(self.secondary, &book, range).await?;
             let months: BTreeSet<String> = p.keys().chain(s.keys()).cloned().collect();
             let empty = Records::new();
-            let mut rewrite_book = false;
-            let mut upserts: Vec<AssetRow> = Vec::new();
+            let deletes = self.deletes();
+            let (mut upserts, mut extra): (Vec<AssetRow>, Vec<NaiveDate>) = (Vec::new(), Vec::new());
             for m in months {
                 let (pr, sr) = (p.get(&m).unwrap_or(&empty), s.get(&m).unwrap_or(&empty));
                 let keys = self.compare(&mut rep, &format!("{book}/{m}"), pr, sr);
                 if keys.is_empty() || !self.opts.repair {
                     continue;
                 }
-                let (t, _) = self.pick(pr, sr);
+                let (t, o) = self.pick(pr, sr);
                 for k in &keys {
                     match t.get(k) {
                         Some(v) => upserts.push(typed(v)?),
-                        // a row only the other side has: rows cannot be deleted one by one
-                        None => rewrite_book = true,
+                        None if deletes => {
+                            if let Some(v) = o.get(k) {
+                                extra.push(typed::<AssetRow>(v)?.date);
+                            }
+                        }
+                        None => rep.kept += 1,
                     }
                 }
             }
-            let (truth, other) = self.sides();
-            if rewrite_book {
-                let rows = truth.assets.assets(&book, DateRange::all()).await?;
-                other.assets.delete_book(&book).await?;
-                for r in &rows {
-                    other.assets.upsert_asset(&book, *r).await?;
-                }
-                rep.repaired += rows.len() as u64;
-            } else {
-                for r in &upserts {
-                    other.assets.upsert_asset(&book, *r).await?;
-                }
-                rep.repaired += upserts.len() as u64;
+            // One upsert and one delete per book (each one atomic replace of
+            // assets.csv on the files), never the curve deleted and re-added.
+            let (_, other) = self.sides();
+            if !upserts.is_empty() {
+                other.assets.upsert_assets(&book, &upserts).await?;
             }
+            if !extra.is_empty() {
+                other.assets.delete_assets(&book, &extra).await?;
+            }
+            rep.repaired += (upserts.len() + extra.len()) as u64;
         }
         Ok(rep)
     }
@@ -513,23 +555,29 @@ impl Run<'_> {
                 if diff.is_empty() || !self.opts.repair {
                     continue;
                 }
-                let (t, o) = self.pick(pr, sr);
+                // The series as it must become, written in one replace.
+                let deletes = self.deletes();
                 let (_, other) = self.sides();
-                let mut bars: Vec<Bar> = Vec::new();
+                let (t, _) = self.pick(pr, sr);
+                let mut want: BTreeMap<NaiveDateTime, Bar> =
+                    other.bars.load_bars(key, TimeRange::all()).await?.into_iter().map(|b| (b.datetime, b)).collect();
                 for k in &diff {
                     match t.get(k) {
-                        Some(v) => bars.push(typed(v)?),
-                        None => {
-                            if let Some(v) = o.get(k) {
-                                let b: Bar = typed(v)?;
-                                let at = TimeRange { from: Some(b.datetime), to: Some(b.datetime) };
-                                other.bars.delete_bars(key, at).await?;
-                            }
+                        Some(v) => {
+                            let b: Bar = typed(v)?;
+                            want.insert(b.datetime, b);
                         }
+                        None if deletes => {
+                            want.retain(|at, _| bar_key(at) != *k);
+                        }
+                        None => rep.kept += 1,
                     }
                 }
-                if !bars.is_empty() {
-                    other.bars.save_bars(&BarSeries { key: *key, bars }, BarWriteMode::Upsert).await?;
+                let bars: Vec<Bar> = want.into_values().collect();
+                if bars.is_empty() {
+                    other.bars.delete_bars(key, TimeRange::all()).await?;
+                } else {
+                    other.bars.save_bars(&BarSeries { key: *key, bars }, BarWriteMode::Replace).await?;
                 }
                 rep.repaired += diff.len() as u64;
             }
@@ -585,12 +633,17 @@ async fn asset_months(s: &Stores, book: &BookId, range: DateRange) -> Result<BTr
     Ok(out)
 }
 
+/// A bar's record key: its time.
+fn bar_key(t: &NaiveDateTime) -> String {
+    t.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
 async fn bar_records(s: &Stores, keys: &[BarKey], range: TimeRange) -> Result<BTreeMap<BarKey, Records>> {
     let mut out = BTreeMap::new();
     for series in s.bars.load_bars_batch(keys, range).await? {
         let mut r = Records::new();
         for b in &series.bars {
-            r.insert(b.datetime.format("%Y-%m-%d %H:%M:%S").to_string(), json(b)?);
+            r.insert(bar_key(&b.datetime), json(b)?);
         }
         out.insert(series.key, r);
     }

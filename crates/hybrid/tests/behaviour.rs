@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use sqdata_core::{
-    AssetRow, AssetStore, BookId, Code, DateRange, Deal, DealKind, DealQuery, DealStoreExt, PositionStore, PriceTick,
-    QuoteStore, Stores,
+    AssetRow, AssetStoreExt as _, BookId, Code, DateRange, Deal, DealKind, DealQuery, DealStoreExt, Domain,
+    PositionStore, PriceTick, QuoteStore, Stores,
 };
 use sqdata_hybrid::{Hybrid, HybridConfig, Mode, RolloutState, Stage};
 use sqdata_testkit::MemoryStore;
@@ -32,8 +32,10 @@ fn status(h: &Hybrid, d: &str) -> sqdata_hybrid::DomainStatus {
 async fn falls_back_on_errors_never_on_not_found() {
     let dir = tempfile::tempdir().unwrap();
     let (h, chaos, secondary) = common::hybrid(dir.path(), Duration::from_secs(5));
-    // only the files know this book
+    // only the files know this book, which was adopted (as a migration
+    // would): the server's empty answer is an answer
     secondary.positions.new_held(&book(), &[code(1)]).await.unwrap();
+    h.adopt(Domain::Positions, Some(&[book()])).unwrap();
     assert!(h.snapshot(&book()).await.unwrap().positions.is_empty(), "the primary's empty book is the answer");
     assert_eq!(status(&h, "positions").fallbacks, 0);
     chaos.switch.set(Fault::Fail);
@@ -237,11 +239,17 @@ async fn stages_route_reads_and_writes() {
     st.save(&cfg.rollout_file).unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(h.stage(Some(&book())), Stage::Shadow);
+    // The book was written at stage files: the server never received it,
+    // so it stays on the files until adopted (a migration or a promotion).
     h.new_held(&book(), &[code(2)]).await.unwrap();
-    assert!(mem.positions.snapshot(&book()).await.unwrap().positions.contains_key(&code(2)), "shadow writes both");
-    // the primary lacks code 1 (written at stage files): shadow still serves the files
-    assert_eq!(h.snapshot(&book()).await.unwrap().positions.len(), 2);
+    assert!(mem.positions.snapshot(&book()).await.unwrap().positions.is_empty(), "an unadopted book stays off");
+    h.adopt(Domain::Positions, Some(&[book()])).unwrap();
+    h.new_held(&book(), &[code(3)]).await.unwrap();
+    assert!(mem.positions.snapshot(&book()).await.unwrap().positions.contains_key(&code(3)), "shadow writes both");
+    // the primary lacks codes 1 and 2: shadow still serves the files
+    assert_eq!(h.snapshot(&book()).await.unwrap().positions.len(), 3);
     st.accounts.insert("55009728".into(), Stage::Reads);
+    st.adopted = RolloutState::load(&cfg.rollout_file).unwrap().adopted;
     st.save(&cfg.rollout_file).unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(h.snapshot(&book()).await.unwrap().positions.len(), 1, "reads stage serves the primary");

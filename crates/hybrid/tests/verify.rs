@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 use sqdata_core::{
-    AssetRow, BarKey, BarSeries, BarWriteMode, DateRange, DealQuery, Period, PositionEntry, Stores, TimeRange,
+    AssetRow, AssetStoreExt as _, BarKey, BarSeries, BarWriteMode, DateRange, DealQuery, Period, PositionEntry, Stores,
+    TimeRange,
 };
 use sqdata_core::{DealStoreExt, Domain};
 use sqdata_hybrid::{Truth, VerifyMode, VerifyOptions, verify};
@@ -169,7 +170,7 @@ async fn rollback_to_files_syncs_first_and_survives_a_dead_primary() {
     let tick = sqdata_core::PriceTick { code: codes[7], high: 123.45, low: 1.0 };
     mem.positions.update_extremes(&book, &[tick]).await.unwrap();
     assert_ne!(files.positions.snapshot(&book).await.unwrap(), mem.positions.snapshot(&book).await.unwrap());
-    let r = h.rollback_to_files(Some(&[book.account.as_str().to_string()])).await.unwrap();
+    let r = h.rollback_to_files(Some(&[book.account.as_str().to_string()]), false).await.unwrap();
     assert!(r.synced.as_ref().is_some_and(|v| v.total_repaired() > 0), "{r:?}");
     assert_eq!(files.positions.snapshot(&book).await.unwrap(), mem.positions.snapshot(&book).await.unwrap());
     assert_eq!(h.stage(Some(&book)), sqdata_hybrid::Stage::Files);
@@ -178,7 +179,7 @@ async fn rollback_to_files_syncs_first_and_survives_a_dead_primary() {
     assert_eq!(stages["*"], sqdata_hybrid::Stage::Writes, "other accounts stay");
 
     chaos.switch.set(sqdata_testkit::chaos::Fault::Fail);
-    let r = h.rollback_to_files(None).await.unwrap();
+    let r = h.rollback_to_files(None, false).await.unwrap();
     assert!(r.synced.is_none() && r.notes.iter().any(|n| n.contains("unreachable")), "{r:?}");
     assert_eq!(sqdata_hybrid::effective_stages(h.config()).unwrap()["*"], sqdata_hybrid::Stage::Files);
 }

@@ -61,6 +61,24 @@ return #codes
 "#)
 });
 
+/// ARGV[1]: codes, comma-separated. Each becomes sold (`null`), prices
+/// kept (SilverQuant's `del_held_day`); a code not tracked is added so.
+pub(crate) static DEL_HELD_DAYS: LazyLock<Lua> = LazyLock::new(|| {
+    lua(r#"
+local codes = split(ARGV[1], ',')
+if #codes == 0 then return 0 end
+local cur = redis.call('HMGET', KEYS[1], unpack(codes))
+local kv = {}
+for i, c in ipairs(codes) do
+  local mx, mn = '', ''
+  if cur[i] then mx, mn = string.match(cur[i], '^[^|]*|([^|]*)|([^|]*)$') end
+  kv[#kv + 1] = c; kv[#kv + 1] = 'null|' .. mx .. '|' .. mn
+end
+chunked('HSET', KEYS[1], kv)
+return #codes
+"#)
+});
+
 /// ARGV[1]: code. Sold, prices dropped.
 pub(crate) static MARK_SOLD: LazyLock<Lua> = LazyLock::new(|| {
     lua(r#"

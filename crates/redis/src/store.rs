@@ -206,6 +206,14 @@ impl PositionStore for RedisStore {
         self.r.eval::<i64>("mark_sold", &MARK_SOLD, &self.keys(book), &[code.to_string()], true).await.map(|_| ())
     }
 
+    async fn del_held_days(&self, book: &BookId, codes: &[Code]) -> Result<()> {
+        for chunk in codes.chunks(1000) {
+            let arg = join(chunk);
+            self.r.eval::<i64>("del_held_days", &DEL_HELD_DAYS, &self.keys(book), &[arg], true).await?;
+        }
+        Ok(())
+    }
+
     async fn reconcile(&self, book: &BookId, broker_codes: &[Code]) -> Result<ReconcileReport> {
         let mut uniq: Vec<Code> = broker_codes.to_vec();
         uniq.sort();

@@ -17,13 +17,13 @@ pub use config::{Backend, Config, DEFAULT_CONFIG_FILE, Routes, Routing, Tier};
 #[cfg(feature = "sample")]
 pub use sqdata_core::sample;
 pub use sqdata_core::{
-    Account, AccountCode, Adjust, AggregateBy, AggregateQuery, AssetRow, AssetStore, AuditEntry, AuditQuery,
-    BackendHealth, Bar, BarKey, BarOverview, BarSeries, BarStore, BarWriteMode, BookId, BookName, BoxError, Code,
-    DEFAULT_QUOTE_TTL, DateRange, Deal, DealAggregate, DealKind, DealQuery, DealScope, DealStore, DealStoreExt, Domain,
-    Error, ExtremeChange, HealthCheck, MAX_PAGE_SIZE, Market, Observed, Page, ParamChange, ParamVersion, Period,
-    PositionEntry, PositionSnapshot, PositionStore, PriceTick, Quote, QuoteStore, ReconcileReport, RecordOutcome,
-    RegistryDump, RegistryStore, RegistryStoreExt, Result, Side, Stores, Strategy, TimeRange, aggregate, async_trait,
-    chrono, diff_params, page_of, period_label, serde_json, sort_deals, upsert_bars, validate_ticks,
+    Account, AccountCode, Adjust, AggregateBy, AggregateQuery, AssetRow, AssetStore, AssetStoreExt, AuditEntry,
+    AuditQuery, BackendHealth, Bar, BarKey, BarOverview, BarSeries, BarStore, BarWriteMode, BookId, BookName, BoxError,
+    Code, DEFAULT_QUOTE_TTL, DateRange, Deal, DealAggregate, DealKind, DealQuery, DealScope, DealStore, DealStoreExt,
+    Domain, Error, ExtremeChange, HealthCheck, MAX_PAGE_SIZE, Market, Observed, Page, ParamChange, ParamVersion,
+    Period, PositionEntry, PositionSnapshot, PositionStore, PriceTick, Quote, QuoteStore, ReconcileReport,
+    RecordOutcome, RegistryDump, RegistryStore, RegistryStoreExt, Result, Side, Stores, Strategy, TimeRange, aggregate,
+    async_trait, chrono, diff_params, page_of, period_label, serde_json, sort_deals, upsert_bars, validate_ticks,
 };
 pub use sqdata_core::{layer, obs, position, raw, registry, validate};
 

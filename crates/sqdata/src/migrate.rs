@@ -26,8 +26,8 @@ use chrono::{NaiveDate, NaiveTime};
 use serde::{Deserialize, Serialize};
 use sqdata_core::raw::{self, Durability};
 use sqdata_core::{
-    BarKey, BarSeries, BarWriteMode, BookId, DateRange, DealQuery, DealScope, Domain, Error, MAX_PAGE_SIZE, Result,
-    Stores, TimeRange,
+    AssetStoreExt as _, BarKey, BarSeries, BarWriteMode, BookId, DateRange, DealQuery, DealScope, Domain, Error,
+    MAX_PAGE_SIZE, Result, Stores, TimeRange,
 };
 use sqdata_file::{FileConfig, FileStore};
 use sqdata_hybrid::{Truth, VerifyMode, VerifyOptions, VerifyReport};
@@ -102,6 +102,10 @@ pub struct MigrateReport {
     pub manifest: Manifest,
     /// The verification after the copy.
     pub verify: VerifyReport,
+    /// The domains whose migrated books the servers now serve (adopted:
+    /// the copy verified equal and whole — a `--date` migration moves one
+    /// day of deals, equity and bars, so only positions are adopted).
+    pub adopted: Vec<Domain>,
     /// Wall time.
     pub elapsed_ms: u64,
 }
@@ -375,9 +379,23 @@ pub async fn migrate(config: &Config, opts: &MigrateOptions, progress: &dyn Prog
     manifest.completed = true;
     write_manifest(&dir, &manifest)?;
 
-    // 3. verify
+    // 3. verify, then let the servers serve what they now hold whole
     let verify = sqdata_hybrid::verify(&target, &source, &scope_options(&manifest, false, Truth::Secondary)).await?;
-    Ok(MigrateReport { backup: dir, manifest, verify, elapsed_ms: t.elapsed().as_millis() as u64 })
+    let mut adopted = Vec::new();
+    if verify.total_differences() == 0 {
+        let cfg = config.hybrid.clone().rooted(&config.file.root);
+        let whole_series = opts.books.is_none() && opts.accounts.is_none() && opts.date.is_none();
+        for &d in &manifest.domains {
+            if d.per_book() && (d == Domain::Positions || opts.date.is_none()) {
+                sqdata_hybrid::adopt(&cfg, d, Some(&manifest.books))?;
+                adopted.push(d);
+            } else if d == Domain::Bars && whole_series {
+                sqdata_hybrid::adopt(&cfg, d, None)?;
+                adopted.push(d);
+            }
+        }
+    }
+    Ok(MigrateReport { backup: dir, manifest, verify, adopted, elapsed_ms: t.elapsed().as_millis() as u64 })
 }
 
 fn dump_store(dir: &Path) -> Result<Stores> {
@@ -416,6 +434,16 @@ pub async fn rollback(config: &Config, backup: Option<&Path>) -> Result<Rollback
     let target = target_stores(config, manifest.target, files)?;
     let dump = dump_store(&dir)?;
     let restore = sqdata_hybrid::verify(&target, &dump, &scope_options(&manifest, true, Truth::Secondary)).await?;
+    // The servers no longer hold these books whole: the files serve them.
+    let cfg = config.hybrid.clone().rooted(&config.file.root);
+    for &d in &manifest.domains {
+        let whole = d == Domain::Bars && manifest.series.is_empty();
+        if d.per_book() {
+            sqdata_hybrid::unadopt(&cfg, d, Some(&manifest.books))?;
+        } else if !whole {
+            sqdata_hybrid::unadopt(&cfg, d, None)?;
+        }
+    }
     manifest.rolled_back = true;
     write_manifest(&dir, &manifest)?;
     Ok(RollbackReport { backup: dir, manifest, restore, elapsed_ms: t.elapsed().as_millis() as u64 })

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use sqdata_core::{
-    Adjust, AssetStore, BarSeries, BarWriteMode, BookId, Code, DateRange, DealQuery, DealScope, DealStore, Error,
-    MAX_PAGE_SIZE, Period, PositionStore, Result, Stores, TimeRange,
+    Adjust, AssetStore, AssetStoreExt as _, BarSeries, BarWriteMode, BookId, Code, DateRange, DealQuery, DealScope,
+    DealStore, Error, MAX_PAGE_SIZE, Period, PositionStore, Result, Stores, TimeRange,
 };
 use sqdata_file::{FileConfig, FileStore, kline};
 

@@ -153,7 +153,7 @@ async fn rollout_rollback_brings_the_files_up_to_date() {
     let p = h.primary();
     p.positions.update_extremes(&book, &[PriceTick { code: codes[3], high: 999.0, low: 1.0 }]).await.unwrap();
     let t = Instant::now();
-    let r = h.rollback_to_files(Some(&[book.account.to_string()])).await.unwrap();
+    let r = h.rollback_to_files(Some(&[book.account.to_string()]), false).await.unwrap();
     let took = t.elapsed();
     let v = r.synced.as_ref().expect("synced");
     assert_eq!(v.total_repaired(), 200, "the book's positions rewritten: {}", v.render_text());

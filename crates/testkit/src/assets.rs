@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use sqdata_core::{AssetRow, AssetStore, DateRange};
+use sqdata_core::{AssetRow, AssetStore, AssetStoreExt as _, DateRange};
 
 use crate::{Fixture, fresh_book, sibling_book};
 

@@ -121,6 +121,10 @@ impl PositionStore for Chaos {
         self.switch.gate(true).await?;
         self.inner.positions.mark_sold(b, c).await
     }
+    async fn del_held_days(&self, b: &BookId, c: &[Code]) -> Result<()> {
+        self.switch.gate(true).await?;
+        self.inner.positions.del_held_days(b, c).await
+    }
     async fn reconcile(&self, b: &BookId, c: &[Code]) -> Result<ReconcileReport> {
         self.switch.gate(true).await?;
         self.inner.positions.reconcile(b, c).await
@@ -187,6 +191,10 @@ impl DealStore for Chaos {
         self.switch.gate(true).await?;
         self.inner.deals.delete_deals(b, ids).await
     }
+    async fn replace_deals(&self, b: &BookId, d: &[Deal]) -> Result<u64> {
+        self.switch.gate(true).await?;
+        self.inner.deals.replace_deals(b, d).await
+    }
     async fn list_books(&self) -> Result<Vec<BookId>> {
         self.switch.gate(false).await?;
         self.inner.deals.list_books().await
@@ -196,9 +204,13 @@ impl DealStore for Chaos {
 #[async_trait]
 #[deny(clippy::missing_trait_methods)]
 impl AssetStore for Chaos {
-    async fn upsert_asset(&self, b: &BookId, r: AssetRow) -> Result<()> {
+    async fn upsert_assets(&self, b: &BookId, r: &[AssetRow]) -> Result<()> {
         self.switch.gate(true).await?;
-        self.inner.assets.upsert_asset(b, r).await
+        self.inner.assets.upsert_assets(b, r).await
+    }
+    async fn delete_assets(&self, b: &BookId, d: &[NaiveDate]) -> Result<u64> {
+        self.switch.gate(true).await?;
+        self.inner.assets.delete_assets(b, d).await
     }
     async fn assets(&self, b: &BookId, r: DateRange) -> Result<Vec<AssetRow>> {
         self.switch.gate(false).await?;

@@ -83,6 +83,10 @@ impl PositionStore for MemoryStore {
         self.mutate(book, |s| rules::mark_sold(s, code));
         Ok(())
     }
+    async fn del_held_days(&self, book: &BookId, codes: &[Code]) -> Result<()> {
+        self.mutate(book, |s| rules::del_held_days(s, codes));
+        Ok(())
+    }
     async fn reconcile(&self, book: &BookId, broker_codes: &[Code]) -> Result<ReconcileReport> {
         Ok(self.mutate(book, |s| rules::reconcile(s, broker_codes)))
     }
@@ -173,6 +177,11 @@ impl DealStore for MemoryStore {
         let mut s = self.state.lock();
         Ok(ids.iter().filter(|id| s.deals.remove(&(book.clone(), (*id).clone())).is_some()).count() as u64)
     }
+    async fn replace_deals(&self, book: &BookId, deals: &[Deal]) -> Result<u64> {
+        sqdata_core::validate::deals_of_book(book, deals)?;
+        let mut s = self.state.lock();
+        Ok(deals.iter().filter(|d| s.deals.insert((book.clone(), d.id.clone()), (*d).clone()).is_some()).count() as u64)
+    }
     async fn list_books(&self) -> Result<Vec<BookId>> {
         let s = self.state.lock();
         let mut v: Vec<_> = s.deals.values().map(|d| d.book.clone()).collect();
@@ -184,10 +193,28 @@ impl DealStore for MemoryStore {
 
 #[async_trait]
 impl AssetStore for MemoryStore {
-    async fn upsert_asset(&self, book: &BookId, row: AssetRow) -> Result<()> {
-        row.validate()?;
-        self.state.lock().assets.entry(book.clone()).or_default().insert(row.date, row.asset);
+    async fn upsert_assets(&self, book: &BookId, rows: &[AssetRow]) -> Result<()> {
+        for r in rows {
+            r.validate()?;
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut s = self.state.lock();
+        let m = s.assets.entry(book.clone()).or_default();
+        for r in rows {
+            m.insert(r.date, r.asset);
+        }
         Ok(())
+    }
+    async fn delete_assets(&self, book: &BookId, dates: &[NaiveDate]) -> Result<u64> {
+        let mut s = self.state.lock();
+        let Some(m) = s.assets.get_mut(book) else { return Ok(0) };
+        let n = dates.iter().filter(|d| m.remove(d).is_some()).count() as u64;
+        if m.is_empty() {
+            s.assets.remove(book);
+        }
+        Ok(n)
     }
     async fn assets(&self, book: &BookId, range: DateRange) -> Result<Vec<AssetRow>> {
         range.validate()?;

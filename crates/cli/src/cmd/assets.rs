@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use serde::Serialize;
-use sqdata::{AssetRow, DateRange};
+use sqdata::{AssetRow, AssetStoreExt as _, DateRange};
 
 use super::{BookArgs, Ctx, parse_date, today};
 use crate::out;

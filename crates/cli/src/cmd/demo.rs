@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use serde::Serialize;
 use sqdata::{
-    AssetRow, BookId, Code, DateRange, Deal, DealKind, DealQuery, Page, PositionSnapshot, PriceTick, Quote,
-    ReconcileReport,
+    AssetRow, AssetStoreExt as _, BookId, Code, DateRange, Deal, DealKind, DealQuery, Page, PositionSnapshot,
+    PriceTick, Quote, ReconcileReport,
 };
 
 use super::{Ctx, today};

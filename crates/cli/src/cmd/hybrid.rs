@@ -69,6 +69,11 @@ pub(crate) struct VerifyArgs {
     /// Differences listed (all are counted).
     #[arg(long, default_value_t = 200)]
     max_listed: usize,
+    /// With `--repair --source-of-truth primary`: also delete from the files
+    /// what only they hold (listed before anything is deleted). Without it
+    /// a repair of the files only adds and updates.
+    #[arg(long)]
+    prune: bool,
 }
 
 fn books(list: &[String]) -> anyhow::Result<Option<Vec<BookId>>> {
@@ -117,10 +122,50 @@ pub(crate) async fn verify(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<ExitCode>
         accounts: (!a.account.is_empty()).then(|| a.account.clone()),
         series: None,
         max_listed: a.max_listed,
+        prune: a.prune,
     };
     let h = hybrid(ctx)?;
+    if opts.repair && opts.prune && opts.truth == Truth::Primary {
+        list_prunes(&h, &opts).await?;
+    }
     let r = h.verify(&opts).await?;
     print_verify(ctx, &r)
+}
+
+/// Records the books of `accounts` (`None`: all, and every bar series) as
+/// held whole by the server, after a promotion verified them.
+async fn adopt_verified(h: &Hybrid, accounts: Option<&[String]>) -> anyhow::Result<()> {
+    for &d in h.active_domains() {
+        if !d.durable() {
+            continue;
+        }
+        if !d.per_book() {
+            if accounts.is_none() {
+                h.adopt(d, None)?;
+            }
+            continue;
+        }
+        let books: Vec<BookId> = h
+            .secondary()
+            .books(d)
+            .await?
+            .into_iter()
+            .filter(|b| accounts.is_none_or(|a| a.iter().any(|x| x == b.account.as_str())))
+            .collect();
+        h.adopt(d, Some(&books))?;
+    }
+    Ok(())
+}
+
+/// Before a pruning repair of the files: what it will delete, on stderr.
+async fn list_prunes(h: &Hybrid, opts: &VerifyOptions) -> anyhow::Result<()> {
+    let dry = h.verify(&VerifyOptions { repair: false, max_listed: usize::MAX, ..opts.clone() }).await?;
+    let gone: Vec<_> = dry.differences.iter().filter(|d| d.primary.is_none() && d.field == "(record)").collect();
+    eprintln!("--prune: deleting {} records only the files hold:", gone.len());
+    for d in gone {
+        eprintln!("  {} {} {}", d.domain, d.partition, d.key);
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -283,6 +328,10 @@ pub(crate) enum Rollout {
         /// Accounts (repeatable; none: everyone).
         #[arg(long)]
         account: Vec<String>,
+        /// Also delete from the files what only they hold (listed first).
+        /// Without it the files only gain and update what the server has.
+        #[arg(long)]
+        prune: bool,
     },
 }
 
@@ -326,6 +375,9 @@ pub(crate) async fn rollout(ctx: &Ctx, r: Rollout) -> anyhow::Result<ExitCode> {
                         rep.total_differences()
                     );
                 }
+                // Verified equal (or forced): the server holds these books
+                // whole, so it may serve them.
+                adopt_verified(&h, accounts.as_deref()).await?;
             }
             let st = h.set_stage(accounts.as_deref(), next)?;
             out::emit(ctx.format, &st, || {
@@ -338,9 +390,19 @@ pub(crate) async fn rollout(ctx: &Ctx, r: Rollout) -> anyhow::Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
-        Rollout::Rollback { account } => {
+        Rollout::Rollback { account, prune } => {
             let accounts = (!account.is_empty()).then_some(account);
-            let r = h.rollback_to_files(accounts.as_deref()).await?;
+            if prune {
+                let opts = VerifyOptions {
+                    truth: Truth::Primary,
+                    repair: true,
+                    prune: true,
+                    accounts: accounts.clone(),
+                    ..VerifyOptions::default()
+                };
+                list_prunes(&h, &opts).await?;
+            }
+            let r = h.rollback_to_files(accounts.as_deref(), prune).await?;
             out::emit(ctx.format, &r, || {
                 let mut s = format!(
                     "back on the files ({}) in {} ms\n",

@@ -154,21 +154,57 @@ impl Inner {
     /// Rewrites the book's deal log without these ids (both files, one
     /// directory fsync), keeping every other row as SilverQuant wrote it.
     fn delete_deals(&self, book: &BookId, ids: &[String]) -> Result<u64> {
+        let drop: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+        Ok(self.rewrite_deals(book, &drop, &[])?.0)
+    }
+
+    /// Stores `deals` replacing any stored deal with the same id: an append
+    /// when none is stored, else one rewrite of both files (one atomic
+    /// replace each, one directory fsync) with each replaced row in its
+    /// place and the new ones after. Returns how many were replaced.
+    fn replace_deals(&self, book: &BookId, deals: &[Deal]) -> Result<u64> {
+        let cell = self.cell(book);
+        let stored = self.with_deals(&cell, |c| deals.iter().any(|d| c.id_index.contains_key(&d.id)))?;
+        if !stored {
+            let batch: Vec<&Deal> = deals.iter().collect();
+            self.record_book(book, &batch)?;
+            return Ok(0);
+        }
+        Ok(self.rewrite_deals(book, &std::collections::HashSet::new(), deals)?.1)
+    }
+
+    /// The deal log rewritten: rows of `drop` left out, rows whose id is in
+    /// `put` replaced in place, the rest of `put` appended. Returns (removed,
+    /// replaced).
+    fn rewrite_deals(&self, book: &BookId, drop: &std::collections::HashSet<&str>, put: &[Deal]) -> Result<(u64, u64)> {
         let cell = self.cell(book);
         let _w = cell.write.lock();
         let csv_path = cell.dir.join(deals::DEAL_HIST);
-        if ids.is_empty() || !csv_path.exists() {
-            return Ok(0);
+        if put.is_empty() && (drop.is_empty() || !csv_path.exists()) {
+            return Ok((0, 0));
         }
         let _flock = DirLock::acquire(&cell.dir)?;
-        let drop: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+        let by_id: HashMap<&str, &Deal> = put.iter().map(|d| (d.id.as_str(), d)).collect();
         let rebuilt = self.with_deals(&cell, |c| {
-            let keep: Vec<&Deal> = c.deals.iter().filter(|d| !drop.contains(d.id.as_str())).collect();
-            let removed = c.deals.len() - keep.len();
-            let mut csv = deals::header_line();
+            let mut rows: Vec<&Deal> = Vec::with_capacity(c.deals.len() + put.len());
+            let (mut removed, mut replaced) = (0u64, 0u64);
+            let mut placed = std::collections::HashSet::new();
+            for d in &c.deals {
+                if drop.contains(d.id.as_str()) {
+                    removed += 1;
+                } else if let Some(n) = by_id.get(d.id.as_str()) {
+                    rows.push(n);
+                    placed.insert(d.id.as_str());
+                    replaced += 1;
+                } else {
+                    rows.push(d);
+                }
+            }
+            rows.extend(put.iter().filter(|d| !placed.contains(d.id.as_str())));
+            let mut csv = c.header_line();
             let mut side = String::from(deals::IDS_HEADER);
             let mut counts: HashMap<u64, u32> = HashMap::new();
-            for d in keep {
+            for d in rows {
                 let fp = deals::fingerprint(&deals::row_fields(d));
                 let occ = counts.entry(fp).or_insert(0);
                 csv.push_str(&deals::format_row(d));
@@ -176,17 +212,17 @@ impl Inner {
                 side.push_str(&deals::format_id_line(fp, *occ, &entry));
                 *occ += 1;
             }
-            (removed, csv, side, c.encoding_for_write())
+            (removed, replaced, csv, side, c.encoding_for_write())
         })?;
-        let (removed, csv, side, enc) = rebuilt;
-        if removed == 0 {
-            return Ok(0);
+        let (removed, replaced, csv, side, enc) = rebuilt;
+        if removed == 0 && put.is_empty() {
+            return Ok((0, 0));
         }
         let csv = deals::encode(&csv, enc);
         let ids_path = cell.dir.join(deals::DEAL_IDS);
         fsio::replace_many(&[(&csv_path, &csv), (&ids_path, side.as_bytes())], self.cfg.durability, true)?;
         *cell.deals.lock() = None;
-        Ok(removed as u64)
+        Ok((removed, replaced))
     }
 
     fn deal_cells(&self, scope: &DealScope) -> Result<Vec<Arc<BookCell>>> {
@@ -204,6 +240,8 @@ impl Inner {
 
 #[derive(Debug, Default)]
 pub(super) struct DealCache {
+    /// The file's header line as it is (its line ending kept on a rewrite).
+    header: Option<String>,
     csv_stamp: Option<Stamp>,
     ids_stamp: Option<Stamp>,
     /// Encoding of the existing file (None while there is no file).
@@ -237,6 +275,7 @@ impl DealCache {
             let enc = deals::detect(&bytes, configured);
             let text = deals::decode(csv_path, &bytes, enc)?;
             let (rows, _) = deals::parse_rows(csv_path, &text, true, 1)?;
+            c.header = text.find('\n').map(|i| text[..=i].to_owned());
             c.encoding = Some(enc);
             c.consumed = sqdata_core::raw::fs::complete_lines(&bytes);
             c.lines = 1 + rows.len();
@@ -279,6 +318,11 @@ impl DealCache {
         }
         self.sort_if_needed();
         Ok(())
+    }
+
+    /// The header line for a rewrite: the file's own, else SilverQuant's.
+    fn header_line(&self) -> String {
+        self.header.clone().unwrap_or_else(deals::header_line)
     }
 
     fn encoding_for_write(&self) -> DealEncoding {
@@ -347,23 +391,31 @@ impl DealCache {
 
 // ---- trait impls ----------------------------------------------------------
 
+impl FileStore {
+    /// A deal's checks beyond its own: the log's encoding must hold its text.
+    fn check_deal(&self, d: &Deal) -> Result<()> {
+        d.validate()?;
+        if self.inner.cfg.deal_encoding != DealEncoding::Utf8 {
+            // SilverQuant's daily report reads deal_hist.csv as GBK.
+            for (field, text) in [("name", &d.name), ("remark", &d.remark)] {
+                if encoding_rs::GBK.encode(text).2 {
+                    return Err(Error::invalid(
+                        field,
+                        text,
+                        "has characters GBK cannot encode (deal_hist.csv is GBK; set file.deal_encoding = \"utf8\" to allow them)",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl DealStore for FileStore {
     async fn record_batch(&self, batch: &[Deal]) -> Result<RecordOutcome> {
         for d in batch {
-            d.validate()?;
-            if self.inner.cfg.deal_encoding != DealEncoding::Utf8 {
-                // SilverQuant's daily report reads deal_hist.csv as GBK.
-                for (field, text) in [("name", &d.name), ("remark", &d.remark)] {
-                    if encoding_rs::GBK.encode(text).2 {
-                        return Err(Error::invalid(
-                            field,
-                            text,
-                            "has characters GBK cannot encode (deal_hist.csv is GBK; set file.deal_encoding = \"utf8\" to allow them)",
-                        ));
-                    }
-                }
-            }
+            self.check_deal(d)?;
         }
         let batch = batch.to_vec();
         self.blocking(move |i| {
@@ -454,6 +506,22 @@ impl DealStore for FileStore {
     async fn delete_deals(&self, book: &BookId, ids: &[String]) -> Result<u64> {
         let (book, ids) = (book.clone(), ids.to_vec());
         self.blocking(move |i| i.delete_deals(&book, &ids)).await
+    }
+
+    async fn replace_deals(&self, book: &BookId, deals: &[Deal]) -> Result<u64> {
+        sqdata_core::validate::deals_of_book(book, deals)?;
+        for d in deals {
+            self.check_deal(d)?;
+        }
+        let mut seen = std::collections::HashSet::new();
+        if let Some(d) = deals.iter().find(|d| !seen.insert(d.id.as_str())) {
+            return Err(Error::invalid("deal.id", &d.id, "appears twice in the batch"));
+        }
+        if deals.is_empty() {
+            return Ok(0);
+        }
+        let (book, deals) = (book.clone(), deals.to_vec());
+        self.blocking(move |i| i.replace_deals(&book, &deals)).await
     }
 
     async fn list_books(&self) -> Result<Vec<BookId>> {

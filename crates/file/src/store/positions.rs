@@ -197,6 +197,11 @@ impl PositionStore for FileStore {
         self.blocking(move |i| i.mutate(&book, &[code], |s| rules::mark_sold(s, code)).map(|_| ())).await
     }
 
+    async fn del_held_days(&self, book: &BookId, codes: &[Code]) -> Result<()> {
+        let (book, codes) = (book.clone(), codes.to_vec());
+        self.blocking(move |i| i.mutate(&book, &codes, |s| rules::del_held_days(s, &codes)).map(|_| ())).await
+    }
+
     async fn reconcile(&self, book: &BookId, broker_codes: &[Code]) -> Result<ReconcileReport> {
         let (book, codes) = (book.clone(), broker_codes.to_vec());
         self.blocking(move |i| i.mutate(&book, &codes, |s| rules::reconcile(s, &codes))).await

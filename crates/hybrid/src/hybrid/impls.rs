@@ -1,6 +1,7 @@
-//! The store traits of [`Hybrid`]: each call picks its domain's lane and
-//! stage and goes through the rules (`rules.rs`) with the primary's and the
-//! secondary's futures, the journal units it touches and its compensation.
+//! The store traits of [`Hybrid`]: each call finds its domain's lane and
+//! stage (the account's stage, or the files while the servers have not
+//! received the book) and goes through the rules (`rules.rs`) with the
+//! primary's and the secondary's futures and the journal units it touches.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -8,156 +9,105 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use sqdata_core::{
     AggregateQuery, AssetRow, AssetStore, BackendHealth, Bar, BarKey, BarOverview, BarSeries, BarStore, BarWriteMode,
-    BookId, Code, DateRange, Deal, DealAggregate, DealQuery, DealScope, DealStore, Domain, Error, ExtremeChange,
-    HealthCheck, MAX_PAGE_SIZE, Page, PositionSnapshot, PositionStore, PriceTick, Quote, QuoteStore, ReconcileReport,
-    RecordOutcome, Result, TimeRange, async_trait, validate_ticks,
+    BookId, Code, DateRange, Deal, DealAggregate, DealQuery, DealScope, DealStore, Domain, ExtremeChange, HealthCheck,
+    Page, PositionSnapshot, PositionStore, PriceTick, Quote, QuoteStore, ReconcileReport, RecordOutcome, Result,
+    TimeRange, async_trait, validate_ticks,
 };
 
-use super::{BACKEND, Hybrid, book_unit, deals_by_id, group_deals};
+use super::{BACKEND, Hybrid, book_unit};
 use crate::config::Stage;
 use crate::domain::{DomainStatus, Mode};
 use crate::journal::Unit;
+
+impl Hybrid {
+    /// A position write of one book.
+    async fn position_write<T>(
+        &self,
+        book: &BookId,
+        units: Vec<Unit>,
+        p: impl Future<Output = Result<T>>,
+        s: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let st = self.write_stage(Domain::Positions, Some(book)).await?;
+        self.write(self.lane(Domain::Positions), st, units, p, s).await
+    }
+
+    /// A position read of one book.
+    async fn position_read<T: PartialEq>(
+        &self,
+        book: &BookId,
+        p: impl Future<Output = Result<T>>,
+        s: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let st = self.read_stage(Domain::Positions, Some(book));
+        self.read(self.lane(Domain::Positions), st, p, s).await
+    }
+}
 
 #[async_trait]
 #[deny(clippy::missing_trait_methods)]
 impl PositionStore for Hybrid {
     async fn snapshot(&self, book: &BookId) -> Result<PositionSnapshot> {
-        let st = self.stage(Some(book));
-        self.read(
-            self.lane(Domain::Positions),
-            st,
-            self.primary.positions.snapshot(book),
-            self.secondary.positions.snapshot(book),
-        )
-        .await
+        self.position_read(book, self.primary.positions.snapshot(book), self.secondary.positions.snapshot(book)).await
     }
 
     async fn held_days(&self, book: &BookId, codes: &[Code]) -> Result<BTreeMap<Code, Option<u32>>> {
-        let st = self.stage(Some(book));
-        self.read(
-            self.lane(Domain::Positions),
-            st,
-            self.primary.positions.held_days(book, codes),
-            self.secondary.positions.held_days(book, codes),
-        )
-        .await
+        let (p, s) = (&self.primary.positions, &self.secondary.positions);
+        self.position_read(book, p.held_days(book, codes), s.held_days(book, codes)).await
     }
 
     async fn new_held(&self, book: &BookId, codes: &[Code]) -> Result<()> {
-        let st = self.stage(Some(book));
         let (p, s) = (&self.primary.positions, &self.secondary.positions);
-        self.write(
-            self.lane(Domain::Positions),
-            st,
-            book_unit(book),
-            p.new_held(book, codes),
-            s.new_held(book, codes),
-            self.restore(book),
-        )
-        .await
+        self.position_write(book, book_unit(book), p.new_held(book, codes), s.new_held(book, codes)).await
     }
 
     async fn mark_sold(&self, book: &BookId, code: Code) -> Result<()> {
-        let st = self.stage(Some(book));
         let (p, s) = (&self.primary.positions, &self.secondary.positions);
-        self.write(
-            self.lane(Domain::Positions),
-            st,
-            book_unit(book),
-            p.mark_sold(book, code),
-            s.mark_sold(book, code),
-            self.restore(book),
-        )
-        .await
+        self.position_write(book, book_unit(book), p.mark_sold(book, code), s.mark_sold(book, code)).await
+    }
+
+    async fn del_held_days(&self, book: &BookId, codes: &[Code]) -> Result<()> {
+        let (p, s) = (&self.primary.positions, &self.secondary.positions);
+        self.position_write(book, book_unit(book), p.del_held_days(book, codes), s.del_held_days(book, codes)).await
     }
 
     async fn reconcile(&self, book: &BookId, broker_codes: &[Code]) -> Result<ReconcileReport> {
-        let st = self.stage(Some(book));
         let (p, s) = (&self.primary.positions, &self.secondary.positions);
-        self.write(
-            self.lane(Domain::Positions),
-            st,
-            book_unit(book),
-            p.reconcile(book, broker_codes),
-            s.reconcile(book, broker_codes),
-            self.restore(book),
-        )
-        .await
+        self.position_write(book, book_unit(book), p.reconcile(book, broker_codes), s.reconcile(book, broker_codes))
+            .await
     }
 
     async fn inc_held_days(&self, book: &BookId, today: NaiveDate) -> Result<bool> {
-        let st = self.stage(Some(book));
         let (p, s) = (&self.primary.positions, &self.secondary.positions);
-        self.write(
-            self.lane(Domain::Positions),
-            st,
-            book_unit(book),
-            p.inc_held_days(book, today),
-            s.inc_held_days(book, today),
-            self.restore(book),
-        )
-        .await
+        self.position_write(book, book_unit(book), p.inc_held_days(book, today), s.inc_held_days(book, today)).await
     }
 
     async fn update_extremes(&self, book: &BookId, ticks: &[PriceTick]) -> Result<Vec<ExtremeChange>> {
         validate_ticks(ticks)?;
-        let st = self.stage(Some(book));
         let (p, s) = (&self.primary.positions, &self.secondary.positions);
-        self.write(
-            self.lane(Domain::Positions),
-            st,
-            book_unit(book),
-            p.update_extremes(book, ticks),
-            s.update_extremes(book, ticks),
-            self.restore(book),
-        )
-        .await
+        self.position_write(book, book_unit(book), p.update_extremes(book, ticks), s.update_extremes(book, ticks)).await
     }
 
     async fn replace_book(&self, book: &BookId, snapshot: &PositionSnapshot) -> Result<()> {
         snapshot.validate()?;
-        let st = self.stage(Some(book));
         let (p, s) = (&self.primary.positions, &self.secondary.positions);
-        self.write(
-            self.lane(Domain::Positions),
-            st,
-            book_unit(book),
-            p.replace_book(book, snapshot),
-            s.replace_book(book, snapshot),
-            self.restore(book),
-        )
-        .await
+        self.position_write(book, book_unit(book), p.replace_book(book, snapshot), s.replace_book(book, snapshot)).await
     }
 
     async fn delete_book(&self, book: &BookId) -> Result<()> {
-        let st = self.stage(Some(book));
         let (p, s) = (&self.primary.positions, &self.secondary.positions);
         let unit = vec![Unit::BookDeleted { book: book.clone() }];
-        self.write(self.lane(Domain::Positions), st, unit, p.delete_book(book), s.delete_book(book), self.restore(book))
-            .await
+        self.position_write(book, unit, p.delete_book(book), s.delete_book(book)).await
     }
 
     async fn list_books(&self) -> Result<Vec<BookId>> {
-        let st = self.stage(None);
-        self.read(
-            self.lane(Domain::Positions),
-            st,
-            self.primary.positions.list_books(),
-            self.secondary.positions.list_books(),
-        )
-        .await
+        // The files hold every acknowledged write, so their list is whole
+        // (the servers lack the books they were never given).
+        self.secondary.positions.list_books().await
     }
 
     async fn instance(&self) -> Result<Option<String>> {
         self.primary.positions.instance().await
-    }
-}
-
-impl Hybrid {
-    /// Compensation for positions: the secondary still holds the book as it
-    /// was before the write; copy it back over the primary.
-    async fn restore(&self, book: &BookId) -> Result<()> {
-        self.copy_unit(Domain::Positions, &Unit::Book { book: book.clone() }, true).await
     }
 }
 
@@ -192,14 +142,8 @@ impl QuoteStore for Hybrid {
     }
 
     async fn get_quotes(&self, codes: &[Code]) -> Result<Vec<Quote>> {
-        let st = self.stage(None);
-        self.read(
-            self.lane(Domain::Quotes),
-            st,
-            self.primary.quotes.get_quotes(codes),
-            self.secondary.quotes.get_quotes(codes),
-        )
-        .await
+        let (p, s) = (&self.primary.quotes, &self.secondary.quotes);
+        self.read(self.lane(Domain::Quotes), self.stage(None), p.get_quotes(codes), s.get_quotes(codes)).await
     }
 }
 
@@ -210,175 +154,109 @@ impl DealStore for Hybrid {
         for d in deals {
             d.validate()?;
         }
-        let Some(first) = deals.first() else { return Ok(RecordOutcome::default()) };
-        let st = self.stage(Some(&first.book));
-        let unit = vec![Unit::Deals { deals: deals.to_vec() }];
-        let compensate = async {
-            // Undo on the primary what the secondary does not hold.
-            for (book, ds) in group_deals(deals) {
-                let held = deals_by_id(&*self.secondary.deals, &book, &ds).await?;
-                let extra: Vec<String> =
-                    ds.iter().filter(|d| !held.contains_key(&d.id)).map(|d| d.id.clone()).collect();
-                self.primary.deals.delete_deals(&book, &extra).await?;
-            }
-            Ok(())
-        };
-        self.write(
-            self.lane(Domain::Deals),
-            st,
-            unit,
-            self.primary.deals.record_batch(deals),
-            self.secondary.deals.record_batch(deals),
-            compensate,
-        )
-        .await
+        // Each book follows its own stage: a batch spanning accounts in
+        // different stages is written book by book (one unit each).
+        let mut out = RecordOutcome::default();
+        for (book, ds) in super::group_deals(deals) {
+            let ds: Vec<Deal> = ds.into_iter().cloned().collect();
+            let st = self.write_stage(Domain::Deals, Some(&book)).await?;
+            let unit = vec![Unit::Deals { deals: ds.clone() }];
+            let (p, s) = (&self.primary.deals, &self.secondary.deals);
+            let o = self.write(self.lane(Domain::Deals), st, unit, p.record_batch(&ds), s.record_batch(&ds)).await?;
+            out.inserted += o.inserted;
+            out.duplicates += o.duplicates;
+        }
+        Ok(out)
     }
 
     async fn query(&self, q: &DealQuery) -> Result<Page<Deal>> {
         q.validate()?;
         let st = match &q.scope {
-            DealScope::Book(b) => self.stage(Some(b)),
-            DealScope::Account(a) => self.rollout.stage(Some(a)),
+            DealScope::Book(b) => self.read_stage(Domain::Deals, Some(b)),
+            DealScope::Account(a) => self.account_stage(Domain::Deals, a).await?,
         };
         self.read(self.lane(Domain::Deals), st, self.primary.deals.query(q), self.secondary.deals.query(q)).await
     }
 
     async fn aggregate(&self, q: &AggregateQuery) -> Result<Vec<DealAggregate>> {
-        let st = self.rollout.stage(Some(&q.account));
-        self.read(self.lane(Domain::Deals), st, self.primary.deals.aggregate(q), self.secondary.deals.aggregate(q))
-            .await
+        let st = self.account_stage(Domain::Deals, &q.account).await?;
+        let (p, s) = (&self.primary.deals, &self.secondary.deals);
+        self.read(self.lane(Domain::Deals), st, p.aggregate(q), s.aggregate(q)).await
     }
 
     async fn delete_book(&self, book: &BookId) -> Result<u64> {
-        let st = self.stage(Some(book));
+        let st = self.write_stage(Domain::Deals, Some(book)).await?;
         let unit = vec![Unit::BookDeleted { book: book.clone() }];
-        let compensate = async {
-            let mut q = DealQuery { page_size: MAX_PAGE_SIZE, ..DealQuery::book(book.clone()) };
-            loop {
-                let p = self.secondary.deals.query(&q).await?;
-                let n = p.data.len();
-                self.primary.deals.record_batch(&p.data).await?;
-                if n < MAX_PAGE_SIZE as usize {
-                    return Ok(());
-                }
-                q.page += 1;
-            }
-        };
-        self.write(
-            self.lane(Domain::Deals),
-            st,
-            unit,
-            self.primary.deals.delete_book(book),
-            self.secondary.deals.delete_book(book),
-            compensate,
-        )
-        .await
+        let (p, s) = (&self.primary.deals, &self.secondary.deals);
+        self.write(self.lane(Domain::Deals), st, unit, p.delete_book(book), s.delete_book(book)).await
     }
 
     async fn delete_deals(&self, book: &BookId, ids: &[String]) -> Result<u64> {
-        let st = self.stage(Some(book));
+        let st = self.write_stage(Domain::Deals, Some(book)).await?;
         let unit = vec![Unit::DealsDeleted { book: book.clone(), ids: ids.to_vec() }];
-        let compensate = async {
-            // What the secondary still holds goes back to the primary.
-            let held: Vec<Deal> = {
-                let mut q = DealQuery { page_size: MAX_PAGE_SIZE, ..DealQuery::book(book.clone()) };
-                let mut out = Vec::new();
-                loop {
-                    let p = self.secondary.deals.query(&q).await?;
-                    let n = p.data.len();
-                    out.extend(p.data.into_iter().filter(|d| ids.contains(&d.id)));
-                    if n < MAX_PAGE_SIZE as usize {
-                        break out;
-                    }
-                    q.page += 1;
-                }
-            };
-            self.primary.deals.record_batch(&held).await.map(|_| ())
-        };
-        self.write(
-            self.lane(Domain::Deals),
-            st,
-            unit,
-            self.primary.deals.delete_deals(book, ids),
-            self.secondary.deals.delete_deals(book, ids),
-            compensate,
-        )
-        .await
+        let (p, s) = (&self.primary.deals, &self.secondary.deals);
+        self.write(self.lane(Domain::Deals), st, unit, p.delete_deals(book, ids), s.delete_deals(book, ids)).await
+    }
+
+    async fn replace_deals(&self, book: &BookId, deals: &[Deal]) -> Result<u64> {
+        sqdata_core::validate::deals_of_book(book, deals)?;
+        let st = self.write_stage(Domain::Deals, Some(book)).await?;
+        let unit = vec![Unit::Deals { deals: deals.to_vec() }];
+        let (p, s) = (&self.primary.deals, &self.secondary.deals);
+        self.write(self.lane(Domain::Deals), st, unit, p.replace_deals(book, deals), s.replace_deals(book, deals)).await
     }
 
     async fn list_books(&self) -> Result<Vec<BookId>> {
-        let st = self.stage(None);
-        self.read(self.lane(Domain::Deals), st, self.primary.deals.list_books(), self.secondary.deals.list_books())
-            .await
+        self.secondary.deals.list_books().await
     }
 }
 
 #[async_trait]
 #[deny(clippy::missing_trait_methods)]
 impl AssetStore for Hybrid {
-    async fn upsert_asset(&self, book: &BookId, row: AssetRow) -> Result<()> {
-        row.validate()?;
-        let st = self.stage(Some(book));
-        let unit = Unit::Asset { book: book.clone(), date: row.date };
-        let compensate = async {
-            let before =
-                self.secondary.assets.assets(book, DateRange { from: Some(row.date), to: Some(row.date) }).await?;
-            match before.first() {
-                Some(r) => self.primary.assets.upsert_asset(book, *r).await,
-                None => Err(Error::Backend {
-                    backend: BACKEND,
-                    message: format!("no earlier asset of {book} on {} to restore; verify will repair", row.date),
-                    retryable: false,
-                    source: None,
-                }),
-            }
+    async fn upsert_assets(&self, book: &BookId, rows: &[AssetRow]) -> Result<()> {
+        for r in rows {
+            r.validate()?;
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let st = self.write_stage(Domain::Assets, Some(book)).await?;
+        let unit = match rows {
+            [r] => Unit::Asset { book: book.clone(), date: r.date },
+            _ => Unit::AssetDays { book: book.clone(), dates: rows.iter().map(|r| r.date).collect() },
         };
-        self.write(
-            self.lane(Domain::Assets),
-            st,
-            vec![unit],
-            self.primary.assets.upsert_asset(book, row),
-            self.secondary.assets.upsert_asset(book, row),
-            compensate,
-        )
-        .await
+        let (p, s) = (&self.primary.assets, &self.secondary.assets);
+        self.write(self.lane(Domain::Assets), st, vec![unit], p.upsert_assets(book, rows), s.upsert_assets(book, rows))
+            .await
+    }
+
+    async fn delete_assets(&self, book: &BookId, dates: &[NaiveDate]) -> Result<u64> {
+        if dates.is_empty() {
+            return Ok(0);
+        }
+        let st = self.write_stage(Domain::Assets, Some(book)).await?;
+        let unit = vec![Unit::AssetDays { book: book.clone(), dates: dates.to_vec() }];
+        let (p, s) = (&self.primary.assets, &self.secondary.assets);
+        self.write(self.lane(Domain::Assets), st, unit, p.delete_assets(book, dates), s.delete_assets(book, dates))
+            .await
     }
 
     async fn assets(&self, book: &BookId, range: DateRange) -> Result<Vec<AssetRow>> {
-        let st = self.stage(Some(book));
-        self.read(
-            self.lane(Domain::Assets),
-            st,
-            self.primary.assets.assets(book, range),
-            self.secondary.assets.assets(book, range),
-        )
-        .await
+        let st = self.read_stage(Domain::Assets, Some(book));
+        let (p, s) = (&self.primary.assets, &self.secondary.assets);
+        self.read(self.lane(Domain::Assets), st, p.assets(book, range), s.assets(book, range)).await
     }
 
     async fn delete_book(&self, book: &BookId) -> Result<()> {
-        let st = self.stage(Some(book));
+        let st = self.write_stage(Domain::Assets, Some(book)).await?;
         let unit = vec![Unit::BookDeleted { book: book.clone() }];
-        let compensate = async {
-            for r in self.secondary.assets.assets(book, DateRange::all()).await? {
-                self.primary.assets.upsert_asset(book, r).await?;
-            }
-            Ok(())
-        };
-        self.write(
-            self.lane(Domain::Assets),
-            st,
-            unit,
-            self.primary.assets.delete_book(book),
-            self.secondary.assets.delete_book(book),
-            compensate,
-        )
-        .await
+        let (p, s) = (&self.primary.assets, &self.secondary.assets);
+        self.write(self.lane(Domain::Assets), st, unit, p.delete_book(book), s.delete_book(book)).await
     }
 
     async fn list_books(&self) -> Result<Vec<BookId>> {
-        let st = self.stage(None);
-        self.read(self.lane(Domain::Assets), st, self.primary.assets.list_books(), self.secondary.assets.list_books())
-            .await
+        self.secondary.assets.list_books().await
     }
 }
 
@@ -387,60 +265,34 @@ impl AssetStore for Hybrid {
 impl BarStore for Hybrid {
     async fn save_bars(&self, series: &BarSeries, mode: BarWriteMode) -> Result<u64> {
         series.validate()?;
-        let st = self.stage(None);
-        let unit = Unit::Series { key: series.key };
-        let compensate = self.copy_unit(Domain::Bars, &unit, true);
-        self.write(
-            self.lane(Domain::Bars),
-            st,
-            vec![unit.clone()],
-            self.primary.bars.save_bars(series, mode),
-            self.secondary.bars.save_bars(series, mode),
-            compensate,
-        )
-        .await
+        let st = self.write_stage(Domain::Bars, None).await?;
+        let unit = vec![Unit::Series { key: series.key }];
+        let (p, s) = (&self.primary.bars, &self.secondary.bars);
+        self.write(self.lane(Domain::Bars), st, unit, p.save_bars(series, mode), s.save_bars(series, mode)).await
     }
 
     async fn load_bars(&self, key: &BarKey, range: TimeRange) -> Result<Vec<Bar>> {
-        let st = self.stage(None);
-        self.read(
-            self.lane(Domain::Bars),
-            st,
-            self.primary.bars.load_bars(key, range),
-            self.secondary.bars.load_bars(key, range),
-        )
-        .await
+        let st = self.read_stage(Domain::Bars, None);
+        let (p, s) = (&self.primary.bars, &self.secondary.bars);
+        self.read(self.lane(Domain::Bars), st, p.load_bars(key, range), s.load_bars(key, range)).await
     }
 
     async fn load_bars_batch(&self, keys: &[BarKey], range: TimeRange) -> Result<Vec<BarSeries>> {
-        let st = self.stage(None);
-        self.read(
-            self.lane(Domain::Bars),
-            st,
-            self.primary.bars.load_bars_batch(keys, range),
-            self.secondary.bars.load_bars_batch(keys, range),
-        )
-        .await
+        let st = self.read_stage(Domain::Bars, None);
+        let (p, s) = (&self.primary.bars, &self.secondary.bars);
+        self.read(self.lane(Domain::Bars), st, p.load_bars_batch(keys, range), s.load_bars_batch(keys, range)).await
     }
 
     async fn overview(&self) -> Result<Vec<BarOverview>> {
-        let st = self.stage(None);
+        let st = self.read_stage(Domain::Bars, None);
         self.read(self.lane(Domain::Bars), st, self.primary.bars.overview(), self.secondary.bars.overview()).await
     }
 
     async fn delete_bars(&self, key: &BarKey, range: TimeRange) -> Result<u64> {
-        let st = self.stage(None);
-        let unit = Unit::Series { key: *key };
-        let compensate = self.copy_unit(Domain::Bars, &unit, true);
-        self.write(
-            self.lane(Domain::Bars),
-            st,
-            vec![unit.clone()],
-            self.primary.bars.delete_bars(key, range),
-            self.secondary.bars.delete_bars(key, range),
-            compensate,
-        )
-        .await
+        let st = self.write_stage(Domain::Bars, None).await?;
+        let unit = vec![Unit::Series { key: *key }];
+        let (p, s) = (&self.primary.bars, &self.secondary.bars);
+        self.write(self.lane(Domain::Bars), st, unit, p.delete_bars(key, range), s.delete_bars(key, range)).await
     }
 }
 
@@ -463,6 +315,18 @@ impl HealthCheck for Hybrid {
         let mut details = BTreeMap::new();
         details.insert("domains".into(), serde_json::to_value(&status).unwrap_or_default());
         details.insert("stage".into(), serde_json::json!(self.stage(None).as_str()));
+        match self.waiting_books().await {
+            Ok(w) if !w.is_empty() => {
+                details.insert("waiting".into(), serde_json::to_value(&w).unwrap_or_default());
+            }
+            Ok(_) => {}
+            Err(e) => {
+                details.insert("waiting_error".into(), serde_json::json!(e.to_string()));
+            }
+        }
+        if let Some(d) = self.rollout_damage() {
+            details.insert("rollout_damaged".into(), serde_json::json!(d));
+        }
         let degraded: Vec<&str> =
             status.iter().filter(|s| s.mode != Mode::Healthy).map(|s| s.domain.as_str()).collect();
         BackendHealth {

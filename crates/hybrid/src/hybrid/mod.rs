@@ -18,13 +18,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use sqdata_core::{BookId, Deal, DealQuery, DealScope, DealStore, Domain, MAX_PAGE_SIZE, Result, Stores};
+use sqdata_core::{BookId, Deal, DealQuery, DealScope, DealStore, Domain, Error, MAX_PAGE_SIZE, Result, Stores};
 
 use crate::alert::{Alerter, HttpWebhook, LogAlerter};
 use crate::config::{HybridConfig, Stage};
 use crate::domain::{DomainState, DomainStatus};
 use crate::journal::{Journal, Unit};
-use crate::rollout::Rollout;
+use crate::rollout::{ALL_BOOKS, Rollout};
 use crate::verify::{self, VerifyOptions, VerifyReport};
 
 const BACKEND: &str = "hybrid";
@@ -46,6 +46,13 @@ pub struct Hybrid {
     primary_instance: parking_lot::Mutex<Option<String>>,
     writes: AtomicU64,
     active: Vec<Domain>,
+    /// (domain, book) found with state in the files but not adopted: served
+    /// by the files until a migration or promotion adopts them (no need to
+    /// look at the files again on every write meanwhile).
+    waiting: parking_lot::Mutex<std::collections::HashSet<(Domain, Option<BookId>)>>,
+    /// Serialises adoption decisions in this process, so no write reaches
+    /// the files of a book between its emptiness check and its adoption.
+    adopting: tokio::sync::Mutex<()>,
 }
 
 impl Hybrid {
@@ -85,6 +92,8 @@ impl Hybrid {
             primary_instance: parking_lot::Mutex::new(None),
             writes: AtomicU64::new(0),
             active,
+            waiting: parking_lot::Mutex::new(std::collections::HashSet::new()),
+            adopting: tokio::sync::Mutex::new(()),
         }))
     }
 
@@ -146,6 +155,12 @@ impl Hybrid {
         self.rollout.refresh()
     }
 
+    /// As `refresh_rollout`, on the blocking pool.
+    pub(crate) async fn refresh_rollout_now(&self) -> Result<()> {
+        let Some(me) = self.me.upgrade() else { return Ok(()) };
+        blocking(move || me.rollout.refresh()).await
+    }
+
     /// What is wrong with the rollout file while it is damaged (the
     /// process keeps serving with the last good stages meanwhile).
     pub fn rollout_damage(&self) -> Option<String> {
@@ -155,6 +170,128 @@ impl Hybrid {
     /// The stage of an account.
     pub fn stage(&self, book: Option<&BookId>) -> Stage {
         self.rollout.stage(book.map(|b| &b.account))
+    }
+
+    /// Makes `domain`'s journal refuse appends (as a full disk would), to
+    /// test the write rules. Not for production use.
+    #[doc(hidden)]
+    pub fn fail_journal(&self, domain: Domain, fail: bool) {
+        self.lane(domain).journal.set_failing(fail);
+    }
+
+    /// Records that the servers hold these books of `domain` whole (`None`:
+    /// every book, and for bars every series) — after a migration or a
+    /// verified promotion. Effective here at once, elsewhere within 200 ms.
+    pub fn adopt(&self, domain: Domain, books: Option<&[BookId]>) -> Result<()> {
+        crate::rollout::adopt(&self.cfg, domain, books)?;
+        self.waiting.lock().retain(|(d, _)| *d != domain);
+        self.rollout.refresh()
+    }
+
+    /// The stage a read of `domain` (for `book`; `None`: market-wide or
+    /// every book) follows: the account's stage, or the files while the
+    /// servers have not received the book (adoption safety).
+    pub(crate) fn read_stage(&self, domain: Domain, book: Option<&BookId>) -> Stage {
+        let st = self.stage(book);
+        if st == Stage::Files || !domain.durable() || self.rollout.adopted(domain, book) {
+            return st;
+        }
+        Stage::Files
+    }
+
+    /// As [`read_stage`](Hybrid::read_stage) for a write, which may adopt:
+    /// a book (or, for bars, a domain) the files hold nothing of is born on
+    /// the servers, so they hold it whole from its first write on.
+    pub(crate) async fn write_stage(&self, domain: Domain, book: Option<&BookId>) -> Result<Stage> {
+        let st = self.stage(book);
+        if st == Stage::Files || !domain.durable() || self.rollout.adopted(domain, book) {
+            return Ok(st);
+        }
+        let key = (domain, book.cloned());
+        if self.waiting.lock().contains(&key) {
+            return Ok(Stage::Files);
+        }
+        let _g = self.adopting.lock().await;
+        if self.rollout.adopted(domain, book) {
+            return Ok(st);
+        }
+        if self.files_hold_nothing(domain, book).await? {
+            // Persisted before the first write reaches the files: another
+            // process that sees this book's files sees its adoption too.
+            let (cfg, b) = (self.cfg.clone(), book.cloned());
+            blocking(move || crate::rollout::adopt(&cfg, domain, b.as_ref().map(std::slice::from_ref)).map(|_| ()))
+                .await?;
+            self.refresh_rollout_now().await?;
+            return Ok(st);
+        }
+        // The files hold it: adopted meanwhile by another process (look at
+        // the file itself, not the cache), or waiting for a migration.
+        self.refresh_rollout_now().await?;
+        if self.rollout.adopted(domain, book) {
+            return Ok(st);
+        }
+        self.waiting.lock().insert(key);
+        Ok(Stage::Files)
+    }
+
+    /// The stage of an account-wide read: the account's, if every book of it
+    /// the files hold is adopted; else the files.
+    pub(crate) async fn account_stage(&self, domain: Domain, account: &sqdata_core::AccountCode) -> Result<Stage> {
+        let st = self.rollout.stage(Some(account));
+        if st == Stage::Files || self.rollout.adopted(domain, None) {
+            return Ok(st);
+        }
+        for b in self.secondary.books(domain).await? {
+            if &b.account == account && !self.rollout.adopted(domain, Some(&b)) {
+                return Ok(Stage::Files);
+            }
+        }
+        Ok(st)
+    }
+
+    async fn files_hold_nothing(&self, domain: Domain, book: Option<&BookId>) -> Result<bool> {
+        let s = &self.secondary;
+        Ok(match (domain, book) {
+            (Domain::Positions, Some(b)) => {
+                let snap = s.positions.snapshot(b).await?;
+                snap.positions.is_empty() && snap.inc_date.is_none()
+            }
+            (Domain::Deals, Some(b)) => {
+                s.deals.query(&DealQuery { page_size: 1, ..DealQuery::book(b.clone()) }).await?.data.is_empty()
+            }
+            (Domain::Assets, Some(b)) => s.assets.assets(b, sqdata_core::DateRange::all()).await?.is_empty(),
+            (Domain::Bars, _) => s.bars.overview().await?.is_empty(),
+            _ => false,
+        })
+    }
+
+    /// Per domain, the books the files hold that the servers have not been
+    /// given yet (served by the files until `sqdata migrate` or `sqdata
+    /// rollout promote` adopts them).
+    pub async fn waiting_books(&self) -> Result<BTreeMap<Domain, Vec<String>>> {
+        let mut out = BTreeMap::new();
+        for &d in &self.active {
+            if !d.durable() || self.rollout.adopted(d, None) {
+                continue;
+            }
+            let list: Vec<String> = if d.per_book() {
+                self.secondary
+                    .books(d)
+                    .await?
+                    .into_iter()
+                    .filter(|b| !self.rollout.adopted(d, Some(b)))
+                    .map(|b| b.to_string())
+                    .collect()
+            } else if self.files_hold_nothing(d, None).await? {
+                Vec::new()
+            } else {
+                vec![ALL_BOOKS.to_string()]
+            };
+            if !list.is_empty() {
+                out.insert(d, list);
+            }
+        }
+        Ok(out)
     }
 
     /// One domain's state.
@@ -203,4 +340,14 @@ pub(crate) async fn deals_by_id(s: &dyn DealStore, book: &BookId, ds: &[&Deal]) 
 
 fn book_unit(book: &BookId) -> Vec<Unit> {
     vec![Unit::Book { book: book.clone() }]
+}
+
+/// Runs blocking file work (the rollout file) on the blocking pool.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| Error::Backend {
+        backend: BACKEND,
+        message: format!("worker failed: {e}"),
+        retryable: false,
+        source: None,
+    })?
 }

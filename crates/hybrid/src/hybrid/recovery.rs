@@ -32,7 +32,11 @@ fn dedup(units: Vec<Unit>) -> Vec<Unit> {
     let mut out: Vec<Unit> = Vec::with_capacity(units.len());
     for u in units {
         let seen = match &u {
-            Unit::Book { .. } | Unit::Asset { .. } | Unit::Series { .. } | Unit::BookDeleted { .. } => out.contains(&u),
+            Unit::Book { .. }
+            | Unit::Asset { .. }
+            | Unit::AssetDays { .. }
+            | Unit::Series { .. }
+            | Unit::BookDeleted { .. } => out.contains(&u),
             _ => false,
         };
         if !seen {
@@ -52,6 +56,16 @@ impl Hybrid {
             self.prober.store(false, Ordering::SeqCst);
             return;
         };
+        // The rollout file is re-read (when it changed) every 200 ms off the
+        // executor; calls only read the cached stages.
+        let weak = self.me.clone();
+        handle.spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let Some(h) = weak.upgrade() else { return };
+                let _ = tokio::task::spawn_blocking(move || h.rollout.poll()).await;
+            }
+        });
         let weak = self.me.clone();
         let every = Duration::from_millis(self.cfg.probe_interval_ms);
         handle.spawn(async move {
@@ -141,11 +155,8 @@ impl Hybrid {
         layer::deadline("primary", op, self.timeout, fut).await
     }
 
-    async fn replay(&self, lane: &DomainState, units: Vec<Unit>) -> Result<()> {
-        for u in dedup(units) {
-            self.copy_unit(lane.domain, &u, true).await?;
-        }
-        Ok(())
+    async fn replay_deduped(&self, lane: &DomainState, units: Vec<Unit>) -> Result<()> {
+        self.replay(lane, &dedup(units)).await
     }
 
     /// Brings a degraded domain's primary up to date from the secondary and
@@ -158,7 +169,7 @@ impl Hybrid {
         let t = Instant::now();
         let run = async {
             let (units, mut upto) = lane.with_journal(|j| j.pending()).await?;
-            self.replay(lane, units).await?;
+            self.replay_deduped(lane, units).await?;
             if d == Domain::Positions {
                 // The hot state is small and a restarted Redis may have come
                 // back without it (no persistence, a lost AOF tail): compare
@@ -175,7 +186,7 @@ impl Hybrid {
                 if quick.total_differences() > 0 {
                     let _g = lane.gate.write().await;
                     let (units, end) = lane.with_journal(move |j| j.read_after(upto)).await?;
-                    self.replay(lane, units).await?;
+                    self.replay_deduped(lane, units).await?;
                     upto = end;
                     opts.repair = true;
                     let r = verify::verify(&self.primary, &self.secondary, &opts).await?;
@@ -191,7 +202,12 @@ impl Hybrid {
             // Writes that arrived meanwhile, under the gate: none can slip by.
             let _g = lane.gate.write().await;
             let (units, end) = lane.with_journal(move |j| j.read_after(upto)).await?;
-            self.replay(lane, units).await?;
+            self.replay_deduped(lane, units).await?;
+            let kept = std::mem::take(&mut *lane.unjournaled.lock());
+            if let Err(e) = self.replay_deduped(lane, kept.clone()).await {
+                lane.unjournaled.lock().extend(kept);
+                return Err(e);
+            }
             lane.with_journal(move |j| j.checkpoint(end)).await?;
             lane.recovered();
             Ok::<_, Error>(())

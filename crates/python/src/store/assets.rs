@@ -1,7 +1,7 @@
 //! Assets: a book's daily equity, written one row per day and read as a curve.
 
 use pyo3::prelude::*;
-use sqdata::{AssetRow, DateRange};
+use sqdata::{AssetRow, AssetStoreExt as _, DateRange};
 
 use super::Store;
 use crate::convert::{book, date, json_to_py, to_json};
