@@ -26,13 +26,29 @@ pub enum Fault {
     FailWrites,
     /// Hang every call (a frozen server) until the fault changes.
     Hang,
+    /// Apply writes, then hang before answering (a server that took the
+    /// write and froze, or a reply lost on the way: the caller times out
+    /// not knowing). Reads pass.
+    ApplyThenHang,
 }
 
 /// The switch, shared by every clone.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Switch {
     state: Arc<AtomicU8>,
     calls: Arc<AtomicU64>,
+    /// Calls left before the switch turns to `Fail` (-1: no countdown).
+    countdown: Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl Default for Switch {
+    fn default() -> Switch {
+        Switch {
+            state: Arc::default(),
+            calls: Arc::default(),
+            countdown: Arc::new(std::sync::atomic::AtomicI64::new(-1)),
+        }
+    }
 }
 
 impl Switch {
@@ -44,9 +60,17 @@ impl Switch {
                 Fault::Fail => 1,
                 Fault::FailWrites => 2,
                 Fault::Hang => 3,
+                Fault::ApplyThenHang => 4,
             },
             Ordering::SeqCst,
         );
+    }
+
+    /// Lets the next `n` calls through, then fails every call (a server
+    /// that dies between two calls of one operation).
+    pub fn fail_after_calls(&self, n: i64) {
+        self.set(Fault::None);
+        self.countdown.store(n, Ordering::SeqCst);
     }
 
     fn get(&self) -> Fault {
@@ -54,6 +78,7 @@ impl Switch {
             1 => Fault::Fail,
             2 => Fault::FailWrites,
             3 => Fault::Hang,
+            4 => Fault::ApplyThenHang,
             _ => Fault::None,
         }
     }
@@ -65,6 +90,10 @@ impl Switch {
 
     async fn gate(&self, write: bool) -> Result<()> {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.countdown.load(Ordering::SeqCst) >= 0 && self.countdown.fetch_sub(1, Ordering::SeqCst) <= 0 {
+            self.countdown.store(-1, Ordering::SeqCst);
+            self.set(Fault::Fail);
+        }
         loop {
             match self.get() {
                 Fault::None => return Ok(()),
@@ -77,8 +106,20 @@ impl Switch {
                     });
                 }
                 Fault::Hang => tokio::time::sleep(Duration::from_millis(20)).await,
+                Fault::ApplyThenHang => return Ok(()),
             }
         }
+    }
+
+    /// A call through the switch: the gate, the call, and for
+    /// `ApplyThenHang` writes a hang after the call took effect.
+    async fn run<T>(&self, write: bool, call: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        self.gate(write).await?;
+        let r = call.await;
+        while write && self.get() == Fault::ApplyThenHang {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        r
     }
 }
 
@@ -106,52 +147,40 @@ impl Chaos {
 #[deny(clippy::missing_trait_methods)]
 impl PositionStore for Chaos {
     async fn snapshot(&self, b: &BookId) -> Result<PositionSnapshot> {
-        self.switch.gate(false).await?;
-        self.inner.positions.snapshot(b).await
+        self.switch.run(false, self.inner.positions.snapshot(b)).await
     }
     async fn held_days(&self, b: &BookId, c: &[Code]) -> Result<BTreeMap<Code, Option<u32>>> {
-        self.switch.gate(false).await?;
-        self.inner.positions.held_days(b, c).await
+        self.switch.run(false, self.inner.positions.held_days(b, c)).await
     }
     async fn new_held(&self, b: &BookId, c: &[Code]) -> Result<()> {
-        self.switch.gate(true).await?;
-        self.inner.positions.new_held(b, c).await
+        self.switch.run(true, self.inner.positions.new_held(b, c)).await
     }
     async fn mark_sold(&self, b: &BookId, c: Code) -> Result<()> {
-        self.switch.gate(true).await?;
-        self.inner.positions.mark_sold(b, c).await
+        self.switch.run(true, self.inner.positions.mark_sold(b, c)).await
     }
     async fn del_held_days(&self, b: &BookId, c: &[Code]) -> Result<()> {
-        self.switch.gate(true).await?;
-        self.inner.positions.del_held_days(b, c).await
+        self.switch.run(true, self.inner.positions.del_held_days(b, c)).await
     }
     async fn reconcile(&self, b: &BookId, c: &[Code]) -> Result<ReconcileReport> {
-        self.switch.gate(true).await?;
-        self.inner.positions.reconcile(b, c).await
+        self.switch.run(true, self.inner.positions.reconcile(b, c)).await
     }
     async fn inc_held_days(&self, b: &BookId, d: NaiveDate) -> Result<bool> {
-        self.switch.gate(true).await?;
-        self.inner.positions.inc_held_days(b, d).await
+        self.switch.run(true, self.inner.positions.inc_held_days(b, d)).await
     }
     async fn update_extremes(&self, b: &BookId, t: &[PriceTick]) -> Result<Vec<ExtremeChange>> {
-        self.switch.gate(true).await?;
-        self.inner.positions.update_extremes(b, t).await
+        self.switch.run(true, self.inner.positions.update_extremes(b, t)).await
     }
     async fn replace_book(&self, b: &BookId, s: &PositionSnapshot) -> Result<()> {
-        self.switch.gate(true).await?;
-        self.inner.positions.replace_book(b, s).await
+        self.switch.run(true, self.inner.positions.replace_book(b, s)).await
     }
     async fn delete_book(&self, b: &BookId) -> Result<()> {
-        self.switch.gate(true).await?;
-        self.inner.positions.delete_book(b).await
+        self.switch.run(true, self.inner.positions.delete_book(b)).await
     }
     async fn list_books(&self) -> Result<Vec<BookId>> {
-        self.switch.gate(false).await?;
-        self.inner.positions.list_books().await
+        self.switch.run(false, self.inner.positions.list_books()).await
     }
     async fn instance(&self) -> Result<Option<String>> {
-        self.switch.gate(false).await?;
-        self.inner.positions.instance().await
+        self.switch.run(false, self.inner.positions.instance()).await
     }
 }
 
@@ -159,12 +188,10 @@ impl PositionStore for Chaos {
 #[deny(clippy::missing_trait_methods)]
 impl QuoteStore for Chaos {
     async fn put_quotes(&self, q: &[Quote]) -> Result<()> {
-        self.switch.gate(true).await?;
-        self.inner.quotes.put_quotes(q).await
+        self.switch.run(true, self.inner.quotes.put_quotes(q)).await
     }
     async fn get_quotes(&self, c: &[Code]) -> Result<Vec<Quote>> {
-        self.switch.gate(false).await?;
-        self.inner.quotes.get_quotes(c).await
+        self.switch.run(false, self.inner.quotes.get_quotes(c)).await
     }
 }
 
@@ -172,32 +199,25 @@ impl QuoteStore for Chaos {
 #[deny(clippy::missing_trait_methods)]
 impl DealStore for Chaos {
     async fn record_batch(&self, d: &[Deal]) -> Result<RecordOutcome> {
-        self.switch.gate(true).await?;
-        self.inner.deals.record_batch(d).await
+        self.switch.run(true, self.inner.deals.record_batch(d)).await
     }
     async fn query(&self, q: &DealQuery) -> Result<Page<Deal>> {
-        self.switch.gate(false).await?;
-        self.inner.deals.query(q).await
+        self.switch.run(false, self.inner.deals.query(q)).await
     }
     async fn aggregate(&self, q: &AggregateQuery) -> Result<Vec<DealAggregate>> {
-        self.switch.gate(false).await?;
-        self.inner.deals.aggregate(q).await
+        self.switch.run(false, self.inner.deals.aggregate(q)).await
     }
     async fn delete_book(&self, b: &BookId) -> Result<u64> {
-        self.switch.gate(true).await?;
-        self.inner.deals.delete_book(b).await
+        self.switch.run(true, self.inner.deals.delete_book(b)).await
     }
     async fn delete_deals(&self, b: &BookId, ids: &[String]) -> Result<u64> {
-        self.switch.gate(true).await?;
-        self.inner.deals.delete_deals(b, ids).await
+        self.switch.run(true, self.inner.deals.delete_deals(b, ids)).await
     }
     async fn replace_deals(&self, b: &BookId, d: &[Deal]) -> Result<u64> {
-        self.switch.gate(true).await?;
-        self.inner.deals.replace_deals(b, d).await
+        self.switch.run(true, self.inner.deals.replace_deals(b, d)).await
     }
     async fn list_books(&self) -> Result<Vec<BookId>> {
-        self.switch.gate(false).await?;
-        self.inner.deals.list_books().await
+        self.switch.run(false, self.inner.deals.list_books()).await
     }
 }
 
@@ -205,24 +225,19 @@ impl DealStore for Chaos {
 #[deny(clippy::missing_trait_methods)]
 impl AssetStore for Chaos {
     async fn upsert_assets(&self, b: &BookId, r: &[AssetRow]) -> Result<()> {
-        self.switch.gate(true).await?;
-        self.inner.assets.upsert_assets(b, r).await
+        self.switch.run(true, self.inner.assets.upsert_assets(b, r)).await
     }
     async fn delete_assets(&self, b: &BookId, d: &[NaiveDate]) -> Result<u64> {
-        self.switch.gate(true).await?;
-        self.inner.assets.delete_assets(b, d).await
+        self.switch.run(true, self.inner.assets.delete_assets(b, d)).await
     }
     async fn assets(&self, b: &BookId, r: DateRange) -> Result<Vec<AssetRow>> {
-        self.switch.gate(false).await?;
-        self.inner.assets.assets(b, r).await
+        self.switch.run(false, self.inner.assets.assets(b, r)).await
     }
     async fn delete_book(&self, b: &BookId) -> Result<()> {
-        self.switch.gate(true).await?;
-        self.inner.assets.delete_book(b).await
+        self.switch.run(true, self.inner.assets.delete_book(b)).await
     }
     async fn list_books(&self) -> Result<Vec<BookId>> {
-        self.switch.gate(false).await?;
-        self.inner.assets.list_books().await
+        self.switch.run(false, self.inner.assets.list_books()).await
     }
 }
 
@@ -230,24 +245,19 @@ impl AssetStore for Chaos {
 #[deny(clippy::missing_trait_methods)]
 impl BarStore for Chaos {
     async fn save_bars(&self, s: &BarSeries, m: BarWriteMode) -> Result<u64> {
-        self.switch.gate(true).await?;
-        self.inner.bars.save_bars(s, m).await
+        self.switch.run(true, self.inner.bars.save_bars(s, m)).await
     }
     async fn load_bars(&self, k: &BarKey, r: TimeRange) -> Result<Vec<Bar>> {
-        self.switch.gate(false).await?;
-        self.inner.bars.load_bars(k, r).await
+        self.switch.run(false, self.inner.bars.load_bars(k, r)).await
     }
     async fn load_bars_batch(&self, k: &[BarKey], r: TimeRange) -> Result<Vec<BarSeries>> {
-        self.switch.gate(false).await?;
-        self.inner.bars.load_bars_batch(k, r).await
+        self.switch.run(false, self.inner.bars.load_bars_batch(k, r)).await
     }
     async fn overview(&self) -> Result<Vec<BarOverview>> {
-        self.switch.gate(false).await?;
-        self.inner.bars.overview().await
+        self.switch.run(false, self.inner.bars.overview()).await
     }
     async fn delete_bars(&self, k: &BarKey, r: TimeRange) -> Result<u64> {
-        self.switch.gate(true).await?;
-        self.inner.bars.delete_bars(k, r).await
+        self.switch.run(true, self.inner.bars.delete_bars(k, r)).await
     }
 }
 
