@@ -4,13 +4,15 @@ pub mod monitor;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use parking_lot::RwLock;
 use sqdata::Opened;
 
 static RECORDER: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -30,12 +32,68 @@ pub fn prometheus() -> PrometheusHandle {
 }
 
 /// What the handlers share.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct AppState {
     /// The stores.
     pub opened: Opened,
     /// The exporter.
     pub prometheus: PrometheusHandle,
+    /// The latest snapshot of the background prober: requests read it and
+    /// never probe (a slow backend cannot slow a probe request, and a
+    /// request cannot start a recovery).
+    pub latest: RwLock<Option<monitor::Snapshot>>,
+    /// Whether everyone may see the detailed body (a loopback bind).
+    pub detail_for_all: bool,
+    /// The bearer token that unlocks the detailed body otherwise.
+    pub metrics_token: Option<String>,
+}
+
+impl AppState {
+    /// The state of a server bound to `addr` with the `[api]` settings.
+    pub fn new(opened: Opened, prometheus: PrometheusHandle, addr: SocketAddr, api: &sqdata::ApiConfig) -> AppState {
+        AppState {
+            opened,
+            prometheus,
+            latest: RwLock::new(None),
+            detail_for_all: addr.ip().is_loopback(),
+            metrics_token: api.metrics_token.clone(),
+        }
+    }
+
+    /// Probes every backend once and keeps the result (what the prober does).
+    pub async fn refresh(&self) {
+        let snap = monitor::collect(&self.opened).await;
+        monitor::publish(&snap);
+        *self.latest.write() = Some(snap);
+    }
+
+    fn may_see_detail(&self, headers: &HeaderMap) -> bool {
+        if self.detail_for_all {
+            return true;
+        }
+        let (Some(want), Some(got)) = (
+            self.metrics_token.as_deref(),
+            headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")),
+        ) else {
+            return false;
+        };
+        // constant time in the token's length
+        want.len() == got.len() && want.bytes().zip(got.bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0
+    }
+}
+
+/// Refreshes `state` every `every` until the state is dropped elsewhere
+/// (the task holds only a weak reference between rounds).
+pub fn spawn_prober(state: &Arc<AppState>, every: Duration) -> tokio::task::JoinHandle<()> {
+    let weak = Arc::downgrade(state);
+    tokio::spawn(async move {
+        loop {
+            let Some(s) = weak.upgrade() else { return };
+            s.refresh().await;
+            drop(s);
+            tokio::time::sleep(every).await;
+        }
+    })
 }
 
 /// `/healthz` (the process answers), `/readyz` (the stores can serve),
@@ -52,16 +110,26 @@ async fn healthz() -> impl IntoResponse {
     axum::Json(serde_json::json!({ "status": "ok" }))
 }
 
-async fn readyz(State(s): State<Arc<AppState>>) -> Response {
-    let snap = monitor::collect(&s.opened).await;
-    monitor::publish(&snap);
+/// The cached snapshot: in full for a loopback bind or the bearer token,
+/// else states and counts only (no paths, URLs or error text).
+async fn readyz(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let Some(snap) = s.latest.read().clone() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({ "ready": false, "status": "starting" })),
+        )
+            .into_response();
+    };
     let code = if snap.ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (code, axum::Json(snap)).into_response()
+    if s.may_see_detail(&headers) {
+        (code, axum::Json(serde_json::to_value(&snap).unwrap_or_default())).into_response()
+    } else {
+        (code, axum::Json(monitor::summary(&snap))).into_response()
+    }
 }
 
+/// The gauges as the prober last set them (names and numbers only).
 async fn metrics_text(State(s): State<Arc<AppState>>) -> Response {
-    let snap = monitor::collect(&s.opened).await;
-    monitor::publish(&snap);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.prometheus.render()).into_response()
 }
 

@@ -154,6 +154,18 @@ pub async fn collect(opened: &Opened) -> Snapshot {
     Snapshot { ready, backends, domains, disk: disk(&root), memory: memory() }
 }
 
+/// The body anyone may see: readiness, each backend up or down, each
+/// domain's mode and journal bytes — no paths, URLs or error text.
+pub fn summary(s: &Snapshot) -> serde_json::Value {
+    serde_json::json!({
+        "ready": s.ready,
+        "backends": s.backends.iter().map(|b| serde_json::json!({ "backend": b.backend, "up": b.up })).collect::<Vec<_>>(),
+        "domains": s.domains.iter().map(|d| serde_json::json!({
+            "domain": d.domain, "mode": d.mode, "journal_bytes": d.journal_bytes,
+        })).collect::<Vec<_>>(),
+    })
+}
+
 /// Sets the gauges `/metrics` exports.
 pub fn publish(s: &Snapshot) {
     for b in &s.backends {

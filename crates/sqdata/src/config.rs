@@ -173,12 +173,58 @@ pub struct Config {
     #[serde(skip_serializing)]
     #[doc(hidden)]
     pub archive: Option<serde::de::IgnoredAny>,
+    /// `sqdata serve`: its probes and who sees the detailed status.
+    pub api: ApiConfig,
+}
+
+/// `[api]`: the HTTP service (`sqdata serve`).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// How often the background prober refreshes the state `/readyz` and
+    /// `/metrics` serve (requests never probe), ms.
+    pub probe_interval_ms: u64,
+    /// A bearer token that unlocks the detailed `/readyz` body (paths,
+    /// URLs, errors) on a non-loopback bind. Without it only a loopback
+    /// bind shows the detail; everyone else gets states and counts.
+    pub metrics_token: Option<String>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig { probe_interval_ms: 2000, metrics_token: None }
+    }
+}
+
+impl std::fmt::Debug for ApiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiConfig")
+            .field("probe_interval_ms", &self.probe_interval_ms)
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl ApiConfig {
+    /// Checks the values.
+    pub fn validate(&self) -> Result<()> {
+        if self.probe_interval_ms == 0 {
+            return Err(Error::Config("api.probe_interval_ms must be positive".into()));
+        }
+        if let Some(t) = &self.metrics_token
+            && t.len() < 16
+        {
+            return Err(Error::Config("api.metrics_token must be at least 16 characters".into()));
+        }
+        Ok(())
+    }
 }
 
 /// Top-level keys the environment may set (`SQDATA_FILE__ROOT=…`). Other
 /// `SQDATA_*` variables (`SQDATA_CONFIG`, `SQDATA_TEST_*`, `SQDATA_LOG`)
 /// belong to tools and tests, not to this file.
-const ENV_SECTIONS: [&str; 8] = ["tier", "stores", "file", "redis", "clickhouse", "hybrid", "registry", "archive"];
+const ENV_SECTIONS: [&str; 9] =
+    ["tier", "stores", "file", "redis", "clickhouse", "hybrid", "registry", "archive", "api"];
 
 /// The file the CLI reads when no `--config` is given and `SQDATA_CONFIG` is unset.
 pub const DEFAULT_CONFIG_FILE: &str = "sqdata.toml";
@@ -214,6 +260,7 @@ impl Config {
     /// Checks every section and that every routed backend is built in.
     pub fn validate(&self) -> Result<()> {
         self.file.validate()?;
+        self.api.validate()?;
         #[cfg(feature = "redis")]
         if self.uses(Backend::Redis) {
             self.redis.validate()?;
@@ -324,7 +371,7 @@ fn toml_of(c: &Config) -> String {
          # positions = \"redis\"\n\
          # quotes = \"redis\"\n\
          \n\
-         {redis}\n{clickhouse}\n{hybrid}\n{registry}\n{archive}",
+         {redis}\n{clickhouse}\n{hybrid}\n{registry}\n{archive}\n{api}",
         tier = c.tier,
         root = f.root.display(),
         dur = serde_json::to_value(f.durability).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
@@ -335,6 +382,7 @@ fn toml_of(c: &Config) -> String {
         hybrid = HYBRID_DEFAULT_TOML,
         registry = REGISTRY_DEFAULT_TOML,
         archive = ARCHIVE_DEFAULT_TOML,
+        api = API_DEFAULT_TOML,
     )
 }
 
@@ -386,6 +434,13 @@ const REGISTRY_DEFAULT_TOML: &str = "[registry]\n\
 url = \"sqlite://sqdata.db\"\n\
 max_connections = 4\n\
 connect_timeout_ms = 5000\n";
+
+/// The `[api]` defaults (checked against `ApiConfig::default()`).
+const API_DEFAULT_TOML: &str = "[api]\n\
+# sqdata serve: the background probe behind /readyz and /metrics (requests never probe), ms.\n\
+probe_interval_ms = 2000\n\
+# A bearer token (16+ characters) for the detailed /readyz body on a non-loopback bind.\n\
+# metrics_token = \"...\"\n";
 
 /// The `[archive]` defaults (checked against `ArchiveConfig::default()`).
 const ARCHIVE_DEFAULT_TOML: &str = "[archive]\n\

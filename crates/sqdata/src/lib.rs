@@ -10,7 +10,7 @@ pub mod silverquant;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use config::{Backend, Config, DEFAULT_CONFIG_FILE, Routes, Routing, Tier};
+pub use config::{ApiConfig, Backend, Config, DEFAULT_CONFIG_FILE, Routes, Routing, Tier};
 
 // The domain, the store traits and the error, from sqdata-core — named one
 // by one, so what the facade offers is a decision, not an accident.

@@ -19,10 +19,15 @@ pub(crate) struct Args {
 
 pub(crate) async fn serve(ctx: &Ctx, a: Args) -> anyhow::Result<ExitCode> {
     let prometheus = sqdata_server::prometheus();
+    let api = ctx.config()?.api;
     let opened = ctx.opened_with_registry().await?;
     let listener = sqdata_server::bind(a.listen).await?;
-    eprintln!("sqdata serving on http://{} (/healthz /readyz /metrics); Ctrl-C stops", listener.local_addr()?);
-    let state = Arc::new(AppState { opened, prometheus });
+    let addr = listener.local_addr()?;
+    let state = Arc::new(AppState::new(opened, prometheus, addr, &api));
+    // the first snapshot before the first request; then a background prober
+    state.refresh().await;
+    let _prober = sqdata_server::spawn_prober(&state, std::time::Duration::from_millis(api.probe_interval_ms));
+    eprintln!("sqdata serving on http://{addr} (/healthz /readyz /metrics); Ctrl-C stops");
     sqdata_server::serve(listener, state, async {
         let _ = tokio::signal::ctrl_c().await;
     })
