@@ -187,3 +187,110 @@ fn one_test_environment_helper() {
     }
     assert!(copies.is_empty(), "read SQDATA_TEST_* through sqdata_testkit::env, not a copy: {copies:#?}");
 }
+
+/// The bodies of the `async fn`s of a source text, with the arguments of
+/// calls that move work to the blocking pool cut out.
+fn async_bodies_outside_blocking(text: &str) -> Vec<(usize, String)> {
+    const OFFLOAD: [&str; 5] = ["spawn_blocking(", "blocking(", "blocking_here(", "block_in_place(", "with_journal("];
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some(i) = text[at..].find("async fn ") {
+        let start = at + i;
+        let Some(open) = text[start..].find('{').map(|o| start + o) else { break };
+        // the body: balanced braces from `open`
+        let (mut depth, mut end) = (0i32, open);
+        for (k, b) in bytes.iter().enumerate().skip(open) {
+            match b {
+                b'{' => depth += 1,
+                b'}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = k;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut body = text[open..=end].to_string();
+        for call in OFFLOAD {
+            while let Some(p) = body.find(call) {
+                let args = p + call.len();
+                let (mut d, mut close) = (1i32, body.len());
+                for (k, b) in body.as_bytes().iter().enumerate().skip(args) {
+                    match b {
+                        b'(' => d += 1,
+                        b')' => {
+                            d -= 1;
+                            if d == 0 {
+                                close = k;
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                body.replace_range(p..close.min(body.len()), "OFFLOADED");
+            }
+        }
+        out.push((text[..start].lines().count() + 1, body));
+        at = end.max(start + 1);
+    }
+    out
+}
+
+#[test]
+fn blocking_io_stays_off_the_async_executor() {
+    const BLOCKING: [&str; 8] = [
+        "std::fs::",
+        "fsio::",
+        "raw::fs::",
+        "raw::replace",
+        "raw::append",
+        "File::open",
+        "std::thread::sleep",
+        "lock_exclusive(",
+    ];
+    // The stores, the composer, the server and the Python module: what runs
+    // on a shared executor. The CLI's commands and the batch tools (backup,
+    // import) run alone on their own runtime.
+    const SERVING: [&str; 9] = ["core", "file", "redis", "clickhouse", "sql", "archive", "hybrid", "server", "python"];
+    let mut found = Vec::new();
+    let serving = |p: &Path| SERVING.iter().any(|c| p.starts_with(root().join("crates").join(c)));
+    for p in sources().into_iter().filter(|p| serving(p)) {
+        let text = std::fs::read_to_string(&p).expect("source");
+        for (line, body) in async_bodies_outside_blocking(&text) {
+            for pat in BLOCKING {
+                if body.contains(pat) {
+                    found.push(format!("{}:{line}: `{pat}` in an async fn", p.display()));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "blocking I/O on the async executor (use spawn_blocking / the store's pool): {found:#?}");
+}
+
+/// A child-process role is not a test: a `#[test]` that does nothing unless
+/// an environment variable is set would count as passing in every run.
+#[test]
+fn no_test_passes_by_doing_nothing() {
+    let mut found = Vec::new();
+    let mut all = Vec::new();
+    rust_files(&root().join("crates"), &mut all);
+    for p in all.iter().filter(|p| p.components().any(|c| c.as_os_str() == "tests")) {
+        let text = std::fs::read_to_string(p).expect("test source");
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, l) in lines.iter().enumerate() {
+            if !l.trim_start().starts_with("#[") || !l.contains("test") {
+                continue;
+            }
+            // the first statement of the test function
+            let body = lines.iter().skip(i + 1).skip_while(|l| !l.contains(" fn ")).nth(1).copied().unwrap_or("");
+            if body.contains("std::env::var") && body.contains("else { return }") {
+                found.push(format!("{}:{}", p.display(), i + 1));
+            }
+        }
+    }
+    assert!(found.is_empty(), "tests that pass by returning when a variable is unset: {found:?}");
+}

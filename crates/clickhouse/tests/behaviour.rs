@@ -49,14 +49,15 @@ const CHILD: &str = "SQDATA_CH_TEST_CHILD";
 /// in ClickHouse after a restart, none twice.
 #[tokio::test]
 async fn kill_9_loses_no_acknowledged_deal_and_duplicates_none() {
-    if std::env::var_os(CHILD).is_some() {
-        return;
+    // Started again by itself with CHILD set: the child role.
+    if let Ok(arg) = std::env::var(CHILD) {
+        return child_writer(arg).await;
     }
     let dir = tempfile::tempdir().unwrap();
     let cfg = common::config(common::env("SQDATA_TEST_CLICKHOUSE_URL"), dir.path());
     let db = cfg.database.clone();
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_writer", "--nocapture", "--test-threads=1"])
+        .args(["--exact", "kill_9_loses_no_acknowledged_deal_and_duplicates_none", "--nocapture", "--test-threads=1"])
         .env(CHILD, format!("{}|{}", dir.path().display(), db))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -91,9 +92,7 @@ async fn kill_9_loses_no_acknowledged_deal_and_duplicates_none() {
 
 /// The writer of `kill_9_…`: records deals one by one, printing each
 /// acknowledgement (does nothing unless started by that test).
-#[tokio::test]
-async fn child_writer() {
-    let Ok(arg) = std::env::var(CHILD) else { return };
+async fn child_writer(arg: String) {
     let (dir, db) = arg.split_once('|').unwrap();
     let cfg = ClickHouseConfig {
         url: common::env("SQDATA_TEST_CLICKHOUSE_URL"),

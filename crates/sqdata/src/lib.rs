@@ -169,5 +169,5 @@ pub async fn open_registry(config: &Config) -> Result<Arc<Registry>> {
 pub fn open_archive(config: &Config) -> Result<Archive> {
     config.validate()?;
     let cfg = config.archive.clone().rooted(&config.file.root);
-    Archive::open(&cfg)
+    Ok(Archive::open(&cfg)?.with_lock_file(config.file.root.join("_archive.lock")))
 }

@@ -92,7 +92,10 @@ impl SqlStore {
             let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
             let path = std::path::Path::new(path.split('?').next().unwrap_or(path));
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !path.starts_with(":memory:")) {
-                std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+                let dir = dir.to_path_buf();
+                tokio::task::spawn_blocking(move || std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e)))
+                    .await
+                    .map_err(|e| Error::Config(format!("opening the registry: {e}")))??;
             }
         }
         if backend == "sqlite" && !url.contains("mode=") {
