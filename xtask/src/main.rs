@@ -301,6 +301,9 @@ fn skipped_groups(announced: &[(Group, Option<String>)], allow: Option<&str>) ->
 /// excluded: `--skip PATTERN` right after the first `--` (added when there
 /// is none), where `cargo nextest run` and libtest both read it and where
 /// it narrows what the given filters select rather than adding to it.
+/// The multi-process chaos test (crates/cli/tests/chaos.rs).
+const CHAOS_TEST: &str = "three_writers_on_one_folder_while_the_servers_die";
+
 fn with_skips(extra: &[String], skips: &[Skip]) -> Vec<String> {
     let patterns: Vec<&str> = skips.iter().filter_map(|s| s.group.skip_pattern()).collect();
     let mut args = extra.to_vec();
@@ -341,7 +344,13 @@ fn test(extra: &[String]) -> Result<()> {
         set.retain(|s| *s != Service::Chdb);
     }
     let env = services::up(&set)?;
-    let args = with_skips(extra, &skips);
+    let mut args = with_skips(extra, &skips);
+    // The multi-process chaos test drives the Python wheel: it runs on its
+    // own after the Python tests have built and installed it.
+    if !args.iter().any(|a| a == "--") {
+        args.push("--".into());
+    }
+    args.extend(["--skip".to_owned(), CHAOS_TEST.to_owned()]);
     let nextest = has_nextest();
     // Every backend built in (as the mvp tier), so the facade's and the
     // CLI's server tests run; the embedded build's own config rules are
@@ -358,6 +367,15 @@ fn test(extra: &[String]) -> Result<()> {
     run("embedded facade", &mut c)?;
     if !skipping(Group::Python) {
         python_tests(&env)?;
+        if extra.is_empty() {
+            let py = target_dir().join("pyenv").join("bin").join("python");
+            let mut c = cargo();
+            c.args(if nextest { &["nextest", "run"][..] } else { &["test"] })
+                .args(["--all-features", "-p", "sqdata-cli", "--test", "chaos"])
+                .envs(env.clone())
+                .env("SQDATA_TEST_PYTHON", py);
+            run("chaos: 3 writer processes, servers SIGKILLed (60 s)", &mut c)?;
+        }
     }
     // nextest does not run doctests
     run("doctests", cargo().args(["test", "--workspace", "--all-features", "--doc"]).envs(env))?;
