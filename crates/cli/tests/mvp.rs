@@ -95,3 +95,56 @@ fn migrate_verify_promote_and_roll_back_through_the_binary() {
     assert_eq!(rb["manifest"]["target"], "clickhouse");
     assert_eq!(rb["manifest"]["rolled_back"], true);
 }
+
+/// The first `tier = "mvp"` on a folder SilverQuant has been writing: the
+/// default stage (writes) must not read the empty Redis. The files serve
+/// the book, `health` names it and the command; after `migrate` Redis
+/// holds it whole and serves it.
+#[test]
+fn a_first_mvp_run_on_an_existing_folder_serves_the_files_until_migrated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    let cache = silverquant_install(&cwd.join("sq"));
+    let n = std::process::id();
+    // the files first (the embedded default), as a SilverQuant user has them
+    let o = sqdata(
+        cwd,
+        &[
+            "--data-dir",
+            "data",
+            "import",
+            "silverquant",
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--account",
+            "55009728",
+            "--book",
+            "live",
+        ],
+    );
+    assert!(o.status.code() == Some(3) || o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let files_view =
+        ok_json(cwd, &["--data-dir", "data", "positions", "show", "--account", "55009728", "--book", "live"]);
+    assert!(!files_view["positions"].as_object().unwrap().is_empty(), "{files_view}");
+    // then one line of config: tier = mvp (default stage: writes)
+    let toml = format!(
+        "tier = \"mvp\"\n\n[file]\nroot = \"data\"\n\n[redis]\nurl = \"{}\"\nprefix = \"sqfirst{n}\"\n\n\
+         [clickhouse]\nurl = \"{}\"\ndatabase = \"sqfirst_{n}\"\njournal_dir = \"chj\"\n",
+        env("SQDATA_TEST_REDIS_URL"),
+        env("SQDATA_TEST_CLICKHOUSE_URL")
+    );
+    std::fs::write(cwd.join("sqdata.toml"), toml).unwrap();
+    let _cleanup = Cleanup::new(cwd, None);
+    let served = ok_json(cwd, &["positions", "show", "--account", "55009728", "--book", "live"]);
+    assert_eq!(served["positions"], files_view["positions"], "the files serve the unmigrated book, never an empty one");
+    let o = sqdata(cwd, &["health"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("55009728/live") && text.contains("sqdata migrate --source file --target redis"), "{text}");
+    let m = ok_json(cwd, &["migrate", "--source", "file", "--target", "redis"]);
+    assert_eq!(m["adopted"], serde_json::json!(["positions"]), "{m}");
+    let o = sqdata(cwd, &["health"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(!text.contains("target redis"), "positions no longer wait: {text}");
+    let served = ok_json(cwd, &["positions", "show", "--account", "55009728", "--book", "live"]);
+    assert_eq!(served["positions"], files_view["positions"]);
+}

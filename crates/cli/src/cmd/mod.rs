@@ -117,7 +117,14 @@ pub(crate) async fn health(ctx: &Ctx) -> anyhow::Result<ExitCode> {
         h.iter()
             .map(|b| {
                 let facts = if b.backend == "hybrid" {
-                    b.details.get("domains").map(domain_rows).unwrap_or_default()
+                    let mut f = b.details.get("domains").map(domain_rows).unwrap_or_default();
+                    if let Some(w) = b.details.get("waiting") {
+                        f += &waiting_rows(w);
+                    }
+                    if let Some(d) = b.details.get("rollout_damaged").and_then(|d| d.as_str()) {
+                        f += &format!("\n    ROLLOUT FILE DAMAGED (serving with the last good stages): {d}");
+                    }
+                    f
                 } else {
                     serde_json::to_string(&b.details).unwrap_or_default()
                 };
@@ -133,6 +140,23 @@ pub(crate) async fn health(ctx: &Ctx) -> anyhow::Result<ExitCode> {
             .join("\n")
     })?;
     Ok(if all_up { ExitCode::SUCCESS } else { ExitCode::from(4) })
+}
+
+/// Books the servers have not been given yet, per domain, and the command
+/// that hands them over.
+fn waiting_rows(waiting: &serde_json::Value) -> String {
+    let mut s = String::new();
+    for (domain, books) in waiting.as_object().into_iter().flatten() {
+        let list: Vec<&str> = books.as_array().into_iter().flatten().filter_map(|b| b.as_str()).collect();
+        let shown = list.iter().take(5).copied().collect::<Vec<_>>().join(", ");
+        let more = if list.len() > 5 { format!(" and {} more", list.len() - 5) } else { String::new() };
+        let target = if matches!(domain.as_str(), "positions" | "quotes") { "redis" } else { "clickhouse" };
+        s += &format!(
+            "\n    {domain:<10} served by the files until migrated: {shown}{more} \
+             (run `sqdata migrate --source file --target {target}`)"
+        );
+    }
+    s
 }
 
 /// The hybrid's per-domain states, one line each.
