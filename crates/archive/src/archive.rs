@@ -270,16 +270,14 @@ impl Archive {
         }
         let _g = self.manifest_lock.lock().await;
         let _flock = match self.lock_file.clone() {
-            Some(p) => Some(
-                tokio::task::spawn_blocking(move || sqdata_core::raw::lock_exclusive(&p))
-                    .await
-                    .map_err(|e| Error::Backend {
-                        backend: BACKEND,
-                        message: format!("lock worker: {e}"),
-                        retryable: true,
-                        source: None,
-                    })??,
-            ),
+            Some(p) => Some(tokio::task::spawn_blocking(move || sqdata_core::raw::lock_exclusive(&p)).await.map_err(
+                |e| Error::Backend {
+                    backend: BACKEND,
+                    message: format!("lock worker: {e}"),
+                    retryable: true,
+                    source: None,
+                },
+            )??),
             None => None,
         };
         let mut m = self.manifest().await?;

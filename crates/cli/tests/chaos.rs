@@ -152,7 +152,7 @@ fn three_writers_on_one_folder_while_the_servers_die() {
     let mut rust_killed = false;
     while t.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_secs(4));
-        if round % 2 == 0 {
+        if round.is_multiple_of(2) {
             redis.kill();
             std::thread::sleep(Duration::from_millis(1500));
             redis.restart();

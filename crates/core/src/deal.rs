@@ -376,18 +376,19 @@ impl DealAggregate {
         }
     }
 
-    /// Adds one deal.
+    /// Adds one deal. Volumes saturate: three valid deals of 2^63 - 1
+    /// shares would overflow a `u64` (a panic in a debug build).
     pub fn add(&mut self, d: &Deal) {
         self.count += 1;
         match d.kind.side() {
             Side::Buy => {
                 self.buy_count += 1;
-                self.buy_volume += d.volume;
+                self.buy_volume = self.buy_volume.saturating_add(d.volume);
                 self.buy_amount += d.amount;
             }
             Side::Sell => {
                 self.sell_count += 1;
-                self.sell_volume += d.volume;
+                self.sell_volume = self.sell_volume.saturating_add(d.volume);
                 self.sell_amount += d.amount;
             }
             Side::None => {}
@@ -438,4 +439,35 @@ pub struct RecordOutcome {
     pub inserted: u64,
     /// Rows whose id was already stored (skipped).
     pub duplicates: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Found by `proptests::aggregates_of_valid_deals_never_overflow`: three
+    // valid deals of i64::MAX shares overflowed the bucket's u64 volume.
+    #[test]
+    fn aggregate_volumes_saturate() {
+        let book = BookId::new("1", "b").unwrap();
+        let d = Deal {
+            id: "d".into(),
+            book: book.clone(),
+            time: NaiveDate::from_ymd_opt(2025, 10, 10).unwrap().and_hms_opt(9, 30, 0).unwrap(),
+            code: Code::parse("000001.SZ").unwrap(),
+            name: String::new(),
+            kind: DealKind::BuyFill,
+            remark: String::new(),
+            price: 1.0,
+            volume: i64::MAX as u64,
+            amount: 1.0,
+            strategy: String::new(),
+        };
+        d.validate().unwrap();
+        let deals = [d.clone(), d.clone(), d];
+        let q = AggregateQuery { account: book.account, from: None, to: None, by: AggregateBy::Day };
+        let rows = aggregate(&q, deals.iter());
+        assert_eq!(rows[0].buy_volume, u64::MAX);
+        assert_eq!(rows[0].buy_count, 3);
+    }
 }

@@ -10,6 +10,8 @@ mod ids;
 pub mod layer;
 pub mod obs;
 pub mod position;
+#[cfg(test)]
+mod proptests;
 mod quote;
 pub mod raw;
 pub mod registry;

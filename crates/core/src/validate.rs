@@ -114,12 +114,16 @@ pub fn check_year(field: &str, s: &str, d: NaiveDate) -> Result<NaiveDate> {
     Ok(d)
 }
 
-/// Every deal belongs to `book` (a batch for one book).
+/// A batch for one book: every deal valid, of `book`, its id once.
 pub fn deals_of_book(book: &crate::BookId, deals: &[crate::Deal]) -> Result<()> {
+    let mut seen = std::collections::HashSet::with_capacity(deals.len());
     for d in deals {
         d.validate()?;
         if &d.book != book {
             return Err(Error::invalid("deal.book", &d.book, format!("the batch is for book {book}")));
+        }
+        if !seen.insert(d.id.as_str()) {
+            return Err(Error::invalid("deal.id", &d.id, "appears twice in the batch"));
         }
     }
     Ok(())

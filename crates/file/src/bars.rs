@@ -13,7 +13,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDateTime};
-use sqdata_core::{Adjust, Bar, BarKey, Code, Error, Period, Result};
+use sqdata_core::{Adjust, Bar, BarKey, Error, Period, Result};
 
 const MAGIC: &[u8; 8] = b"SQDBAR01";
 const HEADER_LEN: usize = 64;
@@ -41,6 +41,8 @@ pub(crate) struct Header {
     pub(crate) first: i64,
     pub(crate) last: i64,
     checksum: u64,
+    /// The file length the count implies (checked: never overflows).
+    len: u64,
 }
 
 /// Encodes a series (bars sorted, validated).
@@ -85,37 +87,46 @@ fn parse_header(path: &Path, h: &[u8]) -> Result<Header> {
     if rec != RECORD_LEN {
         return Err(Error::corrupt(path.display().to_string(), format!("unknown record size {rec}")));
     }
-    Ok(Header {
-        count: u64_at(h, 16),
-        first: u64_at(h, 24) as i64,
-        last: u64_at(h, 32) as i64,
-        checksum: u64_at(h, 40),
-    })
+    let count = u64_at(h, 16);
+    // A corrupt count must not overflow the length computed from it.
+    let len = count
+        .checked_mul(RECORD_LEN as u64)
+        .and_then(|body| body.checked_add(HEADER_LEN as u64))
+        .ok_or_else(|| Error::corrupt(path.display().to_string(), format!("impossible bar count {count} in header")))?;
+    Ok(Header { count, first: u64_at(h, 24) as i64, last: u64_at(h, 32) as i64, checksum: u64_at(h, 40), len })
 }
 
-/// Reads only the header (for overview).
+/// The file must be exactly as long as its header's count says.
+fn check_len(path: &Path, h: &Header, actual: u64) -> Result<()> {
+    if actual != h.len {
+        return Err(Error::corrupt(
+            path.display().to_string(),
+            format!("{actual} bytes, expected {} for {} bars (truncated?)", h.len, h.count),
+        ));
+    }
+    Ok(())
+}
+
+/// Reads only the header (for overview), checking the file's length against it.
 pub(crate) fn read_header(path: &Path) -> Result<Header> {
     let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut h = [0u8; HEADER_LEN];
     f.read_exact(&mut h).map_err(|e| Error::corrupt(path.display().to_string(), format!("truncated header: {e}")))?;
-    parse_header(path, &h)
+    let h = parse_header(path, &h)?;
+    check_len(path, &h, f.metadata().map_err(|e| Error::io(path, e))?.len())?;
+    Ok(h)
 }
 
-/// Decodes a whole file, checking length and checksum.
+/// Decodes a whole file, checking length and checksum. The count is trusted
+/// only once the length matches it, so a corrupt header allocates nothing.
 pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<Vec<Bar>> {
     let h = parse_header(path, bytes)?;
-    let want = HEADER_LEN as u64 + h.count * RECORD_LEN as u64;
-    if bytes.len() as u64 != want {
-        return Err(Error::corrupt(
-            path.display().to_string(),
-            format!("{} bytes, expected {want} for {} bars (truncated?)", bytes.len(), h.count),
-        ));
-    }
+    check_len(path, &h, bytes.len() as u64)?;
     let body = &bytes[HEADER_LEN..];
     if xxhash_rust::xxh3::xxh3_64(body) != h.checksum {
         return Err(Error::corrupt(path.display().to_string(), "checksum mismatch"));
     }
-    let mut out = Vec::with_capacity(h.count as usize);
+    let mut out = Vec::with_capacity(body.len() / RECORD_LEN);
     for r in body.chunks_exact(RECORD_LEN) {
         out.push(Bar {
             datetime: from_secs(path, u64_at(r, 0) as i64)?,
@@ -143,9 +154,9 @@ pub(crate) fn list_series(root: &Path) -> Result<Vec<(BarKey, PathBuf)>> {
             };
             for entry in rd {
                 let entry = entry.map_err(|e| Error::io(&dir, e))?;
-                let name = entry.file_name();
-                let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".bin")) else { continue };
-                let Ok(code) = Code::parse(stem) else { continue };
+                // Only the canonical names `series_path` writes: `sz000001.bin`
+                // would list a key whose reads go to `000001.SZ.bin`.
+                let Some(code) = crate::kline::code_of_file_name(&entry.file_name(), "bin") else { continue };
                 out.push((BarKey::new(code, period, adjust), entry.path()));
             }
         }
@@ -188,5 +199,24 @@ mod tests {
         let e = decode(p, &enc[..enc.len() - 3]).unwrap_err().to_string();
         assert!(e.contains("truncated") && e.contains("/x/000001.SZ.bin"), "{e}");
         assert!(decode(p, &encode(&[])).unwrap().is_empty());
+    }
+
+    // "The bar file header count can overflow": 64 + count × 56 wrapped (a
+    // panic in a debug build; in release a wrapped length could match the
+    // file and the count then sized the allocation).
+    #[test]
+    fn huge_header_count_is_corrupt_not_a_panic() {
+        let p = Path::new("/x/000001.SZ.bin");
+        for count in [u64::MAX, u64::MAX / RECORD_LEN as u64, (u64::MAX - HEADER_LEN as u64) / RECORD_LEN as u64 + 1] {
+            let mut enc = encode(&[]);
+            enc[16..24].copy_from_slice(&count.to_le_bytes());
+            let e = decode(p, &enc).unwrap_err();
+            assert!(matches!(e, Error::Corrupt { .. }), "{e:?}");
+            assert!(e.to_string().contains("/x/000001.SZ.bin"), "{e}");
+        }
+        // a count that fits but does not match the length
+        let mut enc = encode(&[bar(2, 10.0)]);
+        enc[16..24].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        assert!(decode(p, &enc).unwrap_err().to_string().contains("truncated"));
     }
 }

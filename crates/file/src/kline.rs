@@ -131,6 +131,15 @@ pub fn find_kline_dirs(dir: &Path) -> Vec<(String, PathBuf)> {
     out
 }
 
+/// The code a per-code file is named for: `<code>.<ext>` with the code in
+/// canonical form (`000001.SZ.csv`). Any other name (not UTF-8, another
+/// spelling of a code, another extension) is not such a file: `None`.
+pub fn code_of_file_name(name: &std::ffi::OsStr, ext: &str) -> Option<Code> {
+    let stem = name.to_str()?.strip_suffix(ext)?.strip_suffix('.')?;
+    let code = Code::parse(stem).ok()?;
+    (code.to_bytes() == stem.as_bytes()).then_some(code)
+}
+
 /// One file's outcome when loading a folder.
 pub type KlineLoad = (PathBuf, Result<BarSeries>);
 
@@ -140,11 +149,7 @@ pub fn load_kline_dir(dir: &Path) -> Result<Vec<KlineLoad>> {
     let mut files: Vec<(Code, PathBuf)> = Vec::new();
     for e in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
         let e = e.map_err(|e| Error::io(dir, e))?;
-        let name = e.file_name();
-        let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".csv")) else { continue };
-        if let Ok(code) = Code::parse(stem)
-            && code.to_string() == stem
-        {
+        if let Some(code) = code_of_file_name(&e.file_name(), "csv") {
             files.push((code, e.path()));
         }
     }

@@ -7,6 +7,8 @@ mod deals;
 mod fsio;
 pub mod kline;
 mod positions;
+#[cfg(test)]
+mod proptests;
 mod pyjson;
 mod silverquant;
 mod store;

@@ -152,7 +152,11 @@ pub(crate) fn rebuild_positions(doc: &Doc, old: &PositionSnapshot, new: &Positio
             if k == INC_DATE {
                 had_inc = true;
                 if new.inc_date != old.inc_date {
-                    out.insert(k.clone(), inc_value(new.inc_date));
+                    // Cleared: the key goes (SilverQuant's `del_key` of it),
+                    // rather than becoming `null`.
+                    if new.inc_date.is_some() {
+                        out.insert(k.clone(), inc_value(new.inc_date));
+                    }
                     continue;
                 }
             }

@@ -275,8 +275,9 @@ const CHILD_ENV: &str = "SQDATA_FILE_TEST_CHILD";
 /// renames): every buy of every process is there and no maximum is lost.
 #[test]
 fn several_processes_share_one_folder() {
-    if std::env::var_os(CHILD_ENV).is_some() {
-        return; // the child role is `child_process_writer`
+    // Started again by itself with CHILD_ENV set: the child role.
+    if let Ok(arg) = std::env::var(CHILD_ENV) {
+        return child_process_writer(arg);
     }
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("prod_pwc");
@@ -287,7 +288,7 @@ fn several_processes_share_one_folder() {
     let children: Vec<_> = (0..4)
         .map(|i| {
             std::process::Command::new(&exe)
-                .args(["--exact", "child_process_writer", "--nocapture", "--test-threads=1"])
+                .args(["--exact", "several_processes_share_one_folder", "--nocapture", "--test-threads=1"])
                 .env(CHILD_ENV, format!("{}|{i}", tmp.path().display()))
                 .stdout(std::process::Stdio::null())
                 .spawn()
@@ -312,9 +313,7 @@ fn several_processes_share_one_folder() {
 
 /// The child role of `several_processes_share_one_folder` (does nothing
 /// unless started by it).
-#[test]
-fn child_process_writer() {
-    let Ok(arg) = std::env::var(CHILD_ENV) else { return };
+fn child_process_writer(arg: String) {
     let (root, i) = arg.rsplit_once('|').unwrap();
     let i: u32 = i.parse().unwrap();
     let root = PathBuf::from(root);
@@ -332,4 +331,125 @@ fn child_process_writer() {
             s.update_extremes(&book(), &ticks).await.unwrap();
         }
     });
+}
+
+const BOOK_FILES: [&str; 3] = ["positions.json", "max_price.json", "min_price.json"];
+
+fn crlf(b: &[u8]) -> Vec<u8> {
+    String::from_utf8(b.to_vec()).unwrap().replace('\n', "\r\n").into_bytes()
+}
+
+/// SilverQuant on Windows writes the JSON files in text mode (CRLF): every
+/// rewrite keeps them CRLF, byte for byte the LF rewrite with `\r\n`, and LF
+/// files stay LF. The same operations run on an LF and a CRLF copy of a day.
+#[tokio::test]
+async fn crlf_files_stay_crlf() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (lf_dir, crlf_dir) = (tmp.path().join("lf"), tmp.path().join("crlf"));
+    copy_dir(&Path::new(FIXTURES).join("sq_day"), &lf_dir);
+    copy_dir(&Path::new(FIXTURES).join("sq_day"), &crlf_dir);
+    for f in BOOK_FILES {
+        let p = crlf_dir.join(f);
+        std::fs::write(&p, crlf(&std::fs::read(&p).unwrap())).unwrap();
+    }
+    let (lf, cr) = (store_on(&tmp.path().join("r1"), &lf_dir), store_on(&tmp.path().join("r2"), &crlf_dir));
+    let b = book();
+    let t = |c: &str, h: f64, l: f64| PriceTick { code: code(c), high: h, low: l };
+    for step in 0..7 {
+        for s in [&lf, &cr] {
+            match step {
+                0 => s.new_held(&b, &[code("300750.SZ")]).await.unwrap(),
+                1 => assert!(s.inc_held_days(&b, NaiveDate::from_ymd_opt(2025, 10, 13).unwrap()).await.unwrap()),
+                2 => {
+                    s.update_extremes(&b, &[t("000001.SZ", 12.0, 10.5), t("300750.SZ", 210.0, 200.0)]).await.unwrap();
+                }
+                3 => s.del_held_days(&b, &[code("000001.SZ"), code("002594.SZ")]).await.unwrap(),
+                4 => s.mark_sold(&b, code("300750.SZ")).await.unwrap(),
+                5 => {
+                    let mut snap = s.snapshot(&b).await.unwrap();
+                    snap.positions.remove(&code("000002.SZ"));
+                    snap.inc_date = None;
+                    s.replace_book(&b, &snap).await.unwrap();
+                }
+                _ => s.new_held(&b, &[code("000002.SZ")]).await.unwrap(),
+            }
+        }
+        for f in BOOK_FILES {
+            let (l, c) = (std::fs::read(lf_dir.join(f)).unwrap(), std::fs::read(crlf_dir.join(f)).unwrap());
+            assert!(!l.contains(&b'\r'), "step {step}: {f} of the LF folder got a CR");
+            assert_eq!(c, crlf(&l), "step {step}: {f} of the CRLF folder");
+        }
+    }
+    // both folders still read back as the same book, from a fresh process too
+    let fresh = store_on(&tmp.path().join("r3"), &crlf_dir).snapshot(&b).await.unwrap();
+    assert_eq!(fresh, lf.snapshot(&b).await.unwrap());
+    let pos = String::from_utf8(std::fs::read(crlf_dir.join("positions.json")).unwrap()).unwrap();
+    assert!(!pos.contains("_inc_date"), "a cleared _inc_date is removed, not null: {pos}");
+}
+
+/// A file with no line break yet (missing, or `{}` as SilverQuant's
+/// `load_json` creates it) takes its siblings' line ending; in a new folder
+/// everything is LF.
+#[tokio::test]
+async fn a_file_without_line_breaks_takes_its_siblings_ending() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("prod_pwc");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("positions.json"), "{\r\n    \"000001.SZ\": {\r\n        \"day_count\": 1\r\n    }\r\n}")
+        .unwrap();
+    std::fs::write(dir.join("min_price.json"), "{}").unwrap();
+    let s = store_on(tmp.path(), &dir);
+    s.update_extremes(&book(), &[PriceTick { code: code("000001.SZ"), high: 11.5, low: 10.25 }]).await.unwrap();
+    assert_eq!(std::fs::read(dir.join("max_price.json")).unwrap(), b"{\r\n    \"000001.SZ\": 11.5\r\n}");
+    assert_eq!(std::fs::read(dir.join("min_price.json")).unwrap(), b"{\r\n    \"000001.SZ\": 10.25\r\n}");
+
+    let fresh = tmp.path().join("new_book");
+    let s = store_on(tmp.path(), &fresh);
+    s.new_held(&book(), &[code("000001.SZ")]).await.unwrap();
+    s.update_extremes(&book(), &[PriceTick { code: code("000001.SZ"), high: 11.5, low: 10.25 }]).await.unwrap();
+    for f in BOOK_FILES {
+        let bytes = std::fs::read(fresh.join(f)).unwrap();
+        assert!(bytes.contains(&b'\n') && !bytes.contains(&b'\r'), "{f} of a new book is LF");
+    }
+}
+
+/// `ensure_ascii=True` JSON is pure ASCII: a field sqdata does not model,
+/// with escaped non-ASCII text, is rewritten escaped, in CRLF, untouched.
+#[tokio::test]
+async fn escaped_text_stays_ascii_through_a_crlf_rewrite() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("prod_pwc");
+    std::fs::create_dir_all(&dir).unwrap();
+    let before = "{\r\n    \"000001.SZ\": {\r\n        \"day_count\": 1,\r\n        \"name\": \"\\u5e73\\u5b89\\u94f6\\u884c\"\r\n    }\r\n}";
+    std::fs::write(dir.join("positions.json"), before).unwrap();
+    let s = store_on(tmp.path(), &dir);
+    s.del_held_days(&book(), &[code("000001.SZ")]).await.unwrap();
+    let after = std::fs::read(dir.join("positions.json")).unwrap();
+    assert!(after.is_ascii());
+    assert_eq!(String::from_utf8(after).unwrap(), before.replace("\"day_count\": 1", "\"day_count\": null"));
+}
+
+/// `del_held_days` (SilverQuant's `del_held_day`) leaves the price files
+/// alone; the code is added when not tracked.
+#[tokio::test]
+async fn del_held_days_keeps_the_price_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("prod_pwc");
+    copy_dir(&Path::new(FIXTURES).join("sq_day"), &dir);
+    let s = store_on(tmp.path(), &dir);
+    let prices =
+        [std::fs::read(dir.join("max_price.json")).unwrap(), std::fs::read(dir.join("min_price.json")).unwrap()];
+    s.del_held_days(&book(), &[code("000001.SZ"), code("300750.SZ")]).await.unwrap();
+    assert_eq!(
+        [std::fs::read(dir.join("max_price.json")).unwrap(), std::fs::read(dir.join("min_price.json")).unwrap()],
+        prices
+    );
+    let snap = s.snapshot(&book()).await.unwrap();
+    assert_eq!(
+        snap.positions[&code("000001.SZ")],
+        PositionEntry { day_count: None, max_price: Some(11.5), min_price: Some(10.98) }
+    );
+    assert_eq!(snap.positions[&code("300750.SZ")], PositionEntry::default());
+    let pos = String::from_utf8(std::fs::read(dir.join("positions.json")).unwrap()).unwrap();
+    assert!(pos.ends_with("\"300750.SZ\": {\n        \"day_count\": null\n    }\n}"), "{pos}");
 }

@@ -99,12 +99,8 @@ async fn a_damaged_rollout_file_keeps_the_last_good_stages() {
     // torn by something that is not sqdata (a crash of an old version, an editor)
     std::fs::write(&cfg.rollout_file, b"{\"stage\": \"wri").unwrap();
     let ttl = Duration::from_secs(5);
-    let h = Hybrid::new(
-        Stores::from_one(Arc::new(MemoryStore::new(ttl))),
-        common::files(dir.path(), ttl),
-        cfg.clone(),
-    )
-    .expect("a damaged rollout file must not stop the process");
+    let h = Hybrid::new(Stores::from_one(Arc::new(MemoryStore::new(ttl))), common::files(dir.path(), ttl), cfg.clone())
+        .expect("a damaged rollout file must not stop the process");
     assert_eq!(h.stage(Some(&book("x"))), Stage::Shadow, "the last good copy's stage");
     let damage = h.rollout_damage().expect("reported");
     assert!(damage.contains("rollout.json") && damage.contains("last-good"), "{damage}");

@@ -19,7 +19,9 @@ pub struct RedisConfig {
     /// The master name Sentinel monitors.
     pub sentinel_master: String,
     /// Key prefix; every key starts with it (several installations or tests
-    /// can share one server).
+    /// can share one server). No glob characters (`*?[]\\`: `SCAN MATCH`
+    /// would expand them into other prefixes' keys), no braces (hash tags),
+    /// no whitespace or control characters.
     pub prefix: String,
     /// Connect timeout, ms.
     pub connect_timeout_ms: u64,
@@ -102,8 +104,12 @@ impl RedisConfig {
     /// acknowledgement, one retry after a failover): the bound the
     /// facade's `Observed` layer puts on every call.
     pub fn op_timeout(&self) -> std::time::Duration {
+        // Saturating: the three come from a config file and may be huge.
         std::time::Duration::from_millis(
-            2 * (self.connect_timeout_ms + self.response_timeout_ms + self.replica_ack_timeout_ms),
+            self.connect_timeout_ms
+                .saturating_add(self.response_timeout_ms)
+                .saturating_add(self.replica_ack_timeout_ms)
+                .saturating_mul(2),
         )
     }
 
@@ -121,9 +127,7 @@ impl RedisConfig {
     /// Checks the values.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Config(format!("redis: {m}")));
-        if self.prefix.is_empty() || self.prefix.contains(['{', '}', ' ']) {
-            return bad(format!("prefix {:?} must be non-empty without braces or spaces", self.prefix));
-        }
+        check_prefix(&self.prefix).map_err(|why| Error::Config(format!("redis.prefix {:?}: {why}", self.prefix)))?;
         if self.mode() == Mode::Sentinel && self.sentinel_master.is_empty() {
             return bad("sentinel_master must be set with sentinels".into());
         }
@@ -135,6 +139,27 @@ impl RedisConfig {
         }
         Ok(())
     }
+}
+
+/// A prefix is matched with `SCAN MATCH <prefix>:*` (listing books,
+/// purging), so a glob character in it would reach other prefixes' keys — a
+/// purge of `s*` deletes every installation's `sq…` keys. Braces would move
+/// the cluster hash tag; whitespace and control characters break the keys'
+/// printing and the CLI's arguments.
+fn check_prefix(p: &str) -> std::result::Result<(), &'static str> {
+    if p.is_empty() {
+        return Err("must not be empty");
+    }
+    if p.contains(['*', '?', '[', ']', '\\']) {
+        return Err("must not contain SCAN MATCH glob characters * ? [ ] \\");
+    }
+    if p.contains(['{', '}']) {
+        return Err("must not contain braces (they delimit the cluster hash tag)");
+    }
+    if p.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("must not contain whitespace or control characters");
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -158,5 +183,30 @@ mod tests {
         let c = RedisConfig { cluster: vec!["redis://h:7000".into()], ..c };
         assert_eq!(c.mode(), Mode::Cluster);
         assert!(RedisConfig { prefix: "a{b".into(), ..Default::default() }.validate().is_err());
+    }
+
+    #[test]
+    fn prefix_rejects_glob_characters_naming_the_field() {
+        for p in ["s*", "sq?", "sq[ab]", "a]", "sq\\*", "a{b", "a}", "", "a b", "a\tb", "a\nb", "a\u{0}b", "a\u{3000}b"]
+        {
+            let e = RedisConfig { prefix: p.into(), ..Default::default() }.validate().unwrap_err();
+            assert!(matches!(e, Error::Config(_)), "{p:?}: {e:?}");
+            assert!(e.to_string().contains("redis.prefix"), "{p:?}: {e}");
+        }
+        for p in ["sq", "sqtest1f", "prod:sq", "sq-2_b.c", "银河"] {
+            RedisConfig { prefix: p.into(), ..Default::default() }.validate().unwrap();
+        }
+    }
+
+    #[test]
+    fn op_timeout_saturates() {
+        let c = RedisConfig {
+            connect_timeout_ms: u64::MAX,
+            response_timeout_ms: u64::MAX,
+            replica_ack_timeout_ms: u64::MAX,
+            ..Default::default()
+        };
+        c.validate().unwrap();
+        assert_eq!(c.op_timeout(), std::time::Duration::from_millis(u64::MAX));
     }
 }

@@ -2,6 +2,8 @@
 
 mod config;
 mod conn;
+#[cfg(test)]
+mod proptests;
 mod scripts;
 mod store;
 

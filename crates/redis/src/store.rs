@@ -33,6 +33,15 @@ pub fn book_keys(prefix: &str, book: &BookId) -> [String; 2] {
     [format!("{tag}:pos"), format!("{tag}:meta")]
 }
 
+/// The book a key of [`book_keys`] belongs to; `None` for any other key
+/// (quotes, sessions, another prefix's keys, a tag that is not a book).
+pub(crate) fn book_of_key(prefix: &str, key: &str) -> Option<BookId> {
+    let inner = key.strip_prefix(prefix)?.strip_prefix(":{")?;
+    let (tag, _) = inner.split_once("}:")?;
+    let (a, b) = tag.split_once(':')?;
+    BookId::new(a, b).ok()
+}
+
 fn price_arg(p: f64) -> String {
     format!("{}", validate::round3(p))
 }
@@ -291,15 +300,7 @@ impl PositionStore for RedisStore {
     async fn list_books(&self) -> Result<Vec<BookId>> {
         let prefix = &self.cfg.prefix;
         let found = self.r.scan_match("list_books", &format!("{prefix}:{{*}}:*")).await?;
-        let mut out: Vec<BookId> = found
-            .iter()
-            .filter_map(|k| {
-                let inner = k.strip_prefix(&format!("{prefix}:{{"))?;
-                let (tag, _) = inner.split_once("}:")?;
-                let (a, b) = tag.split_once(':')?;
-                BookId::new(a, b).ok()
-            })
-            .collect();
+        let mut out: Vec<BookId> = found.iter().filter_map(|k| book_of_key(prefix, k)).collect();
         out.sort();
         out.dedup();
         Ok(out)

@@ -289,7 +289,12 @@ async fn sqdata_killed_mid_write_leaves_no_corrupt_file_and_the_journal_replays(
     let book = fresh_book();
     let cfg_json = serde_json::json!({ "root": c.file.root, "url": c.redis.url, "prefix": c.redis.prefix, "book": book.to_string() });
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "sqdata_killed_mid_write_leaves_no_corrupt_file_and_the_journal_replays", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "sqdata_killed_mid_write_leaves_no_corrupt_file_and_the_journal_replays",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD, cfg_json.to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

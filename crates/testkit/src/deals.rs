@@ -345,3 +345,203 @@ pub async fn delete_deals_removes_exactly_those(fx: &Fixture) {
     s.delete_book(&b1).await.unwrap();
     s.delete_book(&b2).await.unwrap();
 }
+
+/// The book's deals, by id.
+async fn by_id(s: &dyn DealStore, b: &BookId) -> std::collections::BTreeMap<String, Deal> {
+    all(s, DealScope::Book(b.clone())).await.into_iter().map(|d| (d.id.clone(), d)).collect()
+}
+
+/// Replacing a recorded deal changes its fields: the query shows the new
+/// price and volume, one row with that id, and the total is unchanged.
+pub async fn replace_deals_changes_the_stored_fields(fx: &Fixture) {
+    let s = store(fx);
+    let b = fresh_book();
+    let d1 = deal(&b, "r1", at(10, 9, 30, 0), "000001.SZ", DealKind::LimitBuy, 10.0, 100);
+    let d2 = deal(&b, "r2", at(10, 9, 31, 0), "600000.SH", DealKind::LimitBuy, 8.0, 200);
+    s.record_batch(&[d1.clone(), d2.clone()]).await.unwrap();
+    let mut new1 = deal(&b, "r1", at(10, 9, 30, 0), "000001.SZ", DealKind::LimitBuy, 10.25, 300);
+    new1.name = "平安银行(修正)".into();
+    new1.remark = "补单".into();
+    assert_eq!(s.replace_deals(&b, std::slice::from_ref(&new1)).await.unwrap(), 1);
+    let page = s.query(&DealQuery::book(b.clone())).await.unwrap();
+    assert_eq!(page.total, 2);
+    assert_eq!(page.data, vec![new1.clone(), d2.clone()]);
+    let mut q = DealQuery::book(b.clone());
+    q.code = Some(code("000001.SZ"));
+    let only = s.query(&q).await.unwrap();
+    assert_eq!(only.total, 1, "exactly one row with the replaced id");
+    assert_eq!((only.data[0].price, only.data[0].volume), (10.25, 300));
+    // replacing with the same values again is still a replacement
+    assert_eq!(s.replace_deals(&b, std::slice::from_ref(&new1)).await.unwrap(), 1);
+    assert_eq!(all(&*s, DealScope::Book(b.clone())).await, vec![new1, d2]);
+    // an empty batch changes nothing
+    assert_eq!(s.replace_deals(&b, &[]).await.unwrap(), 0);
+    assert_eq!(s.query(&DealQuery::book(b.clone())).await.unwrap().total, 2);
+    s.delete_book(&b).await.unwrap();
+}
+
+/// A batch of stored and new ids: the count is of the stored ones, the new
+/// ones are added; a later record of a replaced id is a duplicate.
+pub async fn replace_deals_counts_stored_and_adds_new(fx: &Fixture) {
+    let s = store(fx);
+    let b = fresh_book();
+    let stored: Vec<Deal> = (0..4)
+        .map(|i| deal(&b, &format!("m{i}"), at(10, 10, i, 0), "000001.SZ", DealKind::MarketBuy, 10.0, 100))
+        .collect();
+    s.record_batch(&stored).await.unwrap();
+    let batch = vec![
+        deal(&b, "m3", at(10, 10, 3, 0), "000001.SZ", DealKind::MarketBuy, 10.5, 100),
+        deal(&b, "n1", at(10, 11, 0, 0), "000002.SZ", DealKind::MarketSell, 9.0, 400),
+        deal(&b, "m1", at(10, 10, 1, 0), "000001.SZ", DealKind::MarketBuy, 9.9, 500),
+        deal(&b, "n2", at(10, 8, 0, 0), "430047.BJ", DealKind::LimitBuy, 15.0, 100),
+    ];
+    assert_eq!(s.replace_deals(&b, &batch).await.unwrap(), 2);
+    let got = by_id(&*s, &b).await;
+    assert_eq!(got.keys().map(String::as_str).collect::<Vec<_>>(), ["m0", "m1", "m2", "m3", "n1", "n2"]);
+    assert_eq!(got["m0"], stored[0]);
+    assert_eq!(got["m2"], stored[2]);
+    assert_eq!(got["m1"], batch[2]);
+    assert_eq!(got["m3"], batch[0]);
+    assert_eq!(got["n1"], batch[1]);
+    assert_eq!(got["n2"], batch[3]);
+    // ordering by (time, id) holds after a replace
+    let ids: Vec<String> = all(&*s, DealScope::Book(b.clone())).await.into_iter().map(|d| d.id).collect();
+    assert_eq!(ids, ["n2", "m0", "m1", "m2", "m3", "n1"]);
+    // a batch of new ids only replaces nothing
+    let fresh = deal(&b, "n3", at(11, 9, 30, 0), "000001.SZ", DealKind::MarketBuy, 10.0, 100);
+    assert_eq!(s.replace_deals(&b, std::slice::from_ref(&fresh)).await.unwrap(), 0);
+    let o = s.record(&fresh).await.unwrap();
+    assert_eq!((o.inserted, o.duplicates), (0, 1));
+    assert_eq!(s.query(&DealQuery::book(b.clone())).await.unwrap().total, 7);
+    s.delete_book(&b).await.unwrap();
+}
+
+/// A deal of another book anywhere in the batch: InvalidInput naming
+/// `deal.book`, and nothing of the batch is stored or replaced, in either book.
+pub async fn replace_deals_rejects_another_books_deal(fx: &Fixture) {
+    let s = store(fx);
+    let b = fresh_book();
+    let other = sibling_book(&b);
+    let d1 = deal(&b, "o1", at(10, 9, 30, 0), "000001.SZ", DealKind::LimitBuy, 10.0, 100);
+    let d9 = deal(&other, "o9", at(10, 9, 30, 0), "000001.SZ", DealKind::LimitBuy, 10.0, 100);
+    s.record_batch(&[d1.clone(), d9.clone()]).await.unwrap();
+    let new1 = deal(&b, "o1", at(10, 9, 30, 0), "000001.SZ", DealKind::LimitBuy, 12.0, 900);
+    let add = deal(&b, "o2", at(10, 9, 31, 0), "000001.SZ", DealKind::LimitBuy, 10.0, 100);
+    let foreign = deal(&other, "o9", at(10, 9, 30, 0), "000001.SZ", DealKind::LimitSell, 1.0, 1);
+    let foreign_new = deal(&other, "o3", at(10, 9, 32, 0), "000001.SZ", DealKind::LimitBuy, 10.0, 100);
+    for batch in [
+        vec![new1.clone(), add.clone(), foreign.clone()],
+        vec![foreign_new.clone(), new1.clone()],
+        vec![foreign.clone()],
+    ] {
+        let e = s.replace_deals(&b, &batch).await.unwrap_err();
+        assert!(e.is_invalid_input(), "{e:?}");
+        assert!(e.to_string().contains("deal.book"), "{e}");
+    }
+    assert_eq!(all(&*s, DealScope::Book(b.clone())).await, vec![d1]);
+    assert_eq!(all(&*s, DealScope::Book(other.clone())).await, vec![d9]);
+    s.delete_book(&b).await.unwrap();
+    s.delete_book(&other).await.unwrap();
+}
+
+/// An id twice in one batch (stored or new) is rejected: InvalidInput
+/// naming `deal.id`, and nothing changes.
+pub async fn replace_deals_rejects_duplicate_ids_in_the_batch(fx: &Fixture) {
+    let s = store(fx);
+    let b = fresh_book();
+    let d1 = deal(&b, "u1", at(10, 9, 30, 0), "000001.SZ", DealKind::LimitBuy, 10.0, 100);
+    s.record(&d1).await.unwrap();
+    let a = deal(&b, "u1", at(10, 9, 30, 0), "000001.SZ", DealKind::LimitBuy, 11.0, 200);
+    let a2 = deal(&b, "u1", at(10, 9, 30, 0), "000001.SZ", DealKind::LimitBuy, 12.0, 300);
+    let n = deal(&b, "u2", at(10, 9, 31, 0), "000001.SZ", DealKind::LimitBuy, 10.0, 100);
+    let n2 = deal(&b, "u2", at(10, 9, 32, 0), "000001.SZ", DealKind::LimitSell, 10.5, 100);
+    for batch in [vec![a.clone(), n.clone(), a2.clone()], vec![n.clone(), n2.clone()], vec![a.clone(), a.clone()]] {
+        let e = s.replace_deals(&b, &batch).await.unwrap_err();
+        assert!(e.is_invalid_input(), "{e:?}");
+        assert!(e.to_string().contains("deal.id"), "{e}");
+    }
+    assert_eq!(all(&*s, DealScope::Book(b.clone())).await, vec![d1]);
+    s.delete_book(&b).await.unwrap();
+}
+
+/// Replacing in one book leaves a sibling book and the same book name in
+/// another account untouched, though they hold the same ids.
+pub async fn replace_deals_leaves_other_books_alone(fx: &Fixture) {
+    let s = store(fx);
+    let b1 = fresh_book();
+    let b2 = sibling_book(&b1);
+    let b3 = BookId::new(format!("{}x", b1.account), b1.book.as_str()).unwrap();
+    let mut before = Vec::new();
+    for b in [&b1, &b2, &b3] {
+        let ds = vec![
+            deal(b, "i1", at(10, 9, 30, 0), "000001.SZ", DealKind::LimitBuy, 10.0, 100),
+            deal(b, "i2", at(10, 9, 31, 0), "000001.SZ", DealKind::LimitSell, 10.5, 100),
+        ];
+        s.record_batch(&ds).await.unwrap();
+        before.push(ds);
+    }
+    let batch = vec![
+        deal(&b1, "i1", at(10, 9, 30, 0), "000001.SZ", DealKind::LimitBuy, 20.0, 1000),
+        deal(&b1, "i3", at(10, 9, 32, 0), "000001.SZ", DealKind::LimitBuy, 10.0, 100),
+    ];
+    assert_eq!(s.replace_deals(&b1, &batch).await.unwrap(), 1);
+    assert_eq!(
+        all(&*s, DealScope::Book(b1.clone())).await,
+        vec![batch[0].clone(), before[0][1].clone(), batch[1].clone()]
+    );
+    assert_eq!(all(&*s, DealScope::Book(b2.clone())).await, before[1]);
+    assert_eq!(all(&*s, DealScope::Book(b3.clone())).await, before[2]);
+    for b in [&b1, &b2, &b3] {
+        s.delete_book(b).await.unwrap();
+    }
+}
+
+/// Aggregates follow a replace: the day's totals show the new price and
+/// volume with the count unchanged, and a deal moved to another day moves
+/// its count there.
+pub async fn replace_deals_updates_aggregates(fx: &Fixture) {
+    let s = store(fx);
+    let b = fresh_book();
+    s.record_batch(&[
+        deal(&b, "a1", at(10, 9, 30, 0), "000001.SZ", DealKind::MarketBuy, 10.0, 100),
+        deal(&b, "a2", at(10, 10, 30, 0), "000001.SZ", DealKind::LimitBuy, 10.5, 200),
+        deal(&b, "a3", at(11, 9, 30, 0), "000001.SZ", DealKind::MarketSell, 11.0, 300),
+    ])
+    .await
+    .unwrap();
+    let q = AggregateQuery { account: b.account.clone(), from: None, to: None, by: AggregateBy::Day };
+    let n = s
+        .replace_deals(&b, &[deal(&b, "a2", at(10, 10, 30, 0), "000001.SZ", DealKind::LimitBuy, 12.0, 500)])
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let days = s.aggregate(&q).await.unwrap();
+    assert_eq!(
+        days.iter().map(|a| (a.period.as_str(), a.count)).collect::<Vec<_>>(),
+        [("2025-10-10", 2), ("2025-10-11", 1)]
+    );
+    let d0 = &days[0];
+    assert_eq!((d0.buy_count, d0.sell_count, d0.buy_volume), (2, 0, 600));
+    assert!((d0.buy_amount - 7000.0).abs() < 1e-6, "{}", d0.buy_amount);
+    let d1 = &days[1];
+    assert_eq!((d1.sell_count, d1.sell_volume), (1, 300));
+    assert!((d1.sell_amount - 3300.0).abs() < 1e-6, "{}", d1.sell_amount);
+    // a1 moves to the next day and becomes a sell
+    let n = s
+        .replace_deals(&b, &[deal(&b, "a1", at(11, 14, 0, 0), "000001.SZ", DealKind::LimitSell, 11.5, 100)])
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let days = s.aggregate(&q).await.unwrap();
+    assert_eq!(
+        days.iter().map(|a| (a.period.as_str(), a.count)).collect::<Vec<_>>(),
+        [("2025-10-10", 1), ("2025-10-11", 2)]
+    );
+    assert_eq!((days[0].buy_count, days[0].buy_volume), (1, 500));
+    assert!((days[0].buy_amount - 6000.0).abs() < 1e-6, "{}", days[0].buy_amount);
+    assert_eq!((days[1].sell_count, days[1].sell_volume), (2, 400));
+    assert!((days[1].sell_amount - 4450.0).abs() < 1e-6, "{}", days[1].sell_amount);
+    let months = s.aggregate(&AggregateQuery { by: AggregateBy::Month, ..q }).await.unwrap();
+    assert_eq!(months.iter().map(|a| (a.period.as_str(), a.count)).collect::<Vec<_>>(), [("2025-10", 3)]);
+    s.delete_book(&b).await.unwrap();
+}

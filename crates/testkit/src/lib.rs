@@ -143,6 +143,10 @@ macro_rules! __conformance_domain {
                 books_are_isolated,
                 bad_input_is_rejected_without_changing_state,
                 replace_delete_and_list_books,
+                del_held_days_keeps_prices,
+                del_held_days_adds_untracked_codes,
+                del_held_days_is_idempotent,
+                del_held_days_leaves_other_books_alone,
             ]
         );
     };
@@ -165,6 +169,12 @@ macro_rules! __conformance_domain {
                 bad_queries_are_rejected,
                 delete_book_removes_only_that_book,
                 delete_deals_removes_exactly_those,
+                replace_deals_changes_the_stored_fields,
+                replace_deals_counts_stored_and_adds_new,
+                replace_deals_rejects_another_books_deal,
+                replace_deals_rejects_duplicate_ids_in_the_batch,
+                replace_deals_leaves_other_books_alone,
+                replace_deals_updates_aggregates,
             ]
         );
     };
@@ -184,7 +194,19 @@ macro_rules! __conformance_domain {
         );
     };
     ($f:path, assets) => {
-        $crate::__cases!($f, assets, [upsert_replaces_the_same_date, range_and_isolation, bad_assets_are_rejected]);
+        $crate::__cases!(
+            $f,
+            assets,
+            [
+                upsert_replaces_the_same_date,
+                range_and_isolation,
+                bad_assets_are_rejected,
+                batch_upsert_adds_and_replaces,
+                bad_row_in_a_batch_stores_nothing,
+                delete_assets_counts_what_existed,
+                deleting_every_row_empties_the_book,
+            ]
+        );
     };
     ($f:path, bars) => {
         $crate::__cases!(

@@ -340,3 +340,108 @@ pub async fn replace_delete_and_list_books(fx: &Fixture) {
     assert_eq!(s.snapshot(&b).await.unwrap(), PositionSnapshot::default());
     assert!(!s.list_books().await.unwrap().contains(&b));
 }
+
+/// SilverQuant's `del_held_day`: day_count null, the max/min prices kept
+/// (unlike `mark_sold`, which drops them); the code is no longer held, so
+/// ticks leave its prices alone, and the other codes are untouched.
+pub async fn del_held_days_keeps_prices(fx: &Fixture) {
+    let s = store(fx);
+    let b = fresh_book();
+    let (a, c, d) = (code("000001.SZ"), code("600000.SH"), code("300750.SZ"));
+    s.new_held(&b, &[a, c, d]).await.unwrap();
+    s.inc_held_days(&b, day(2025, 10, 10)).await.unwrap();
+    s.update_extremes(
+        &b,
+        &[tick("000001.SZ", 11.5, 10.5), tick("600000.SH", 8.0, 7.5), tick("300750.SZ", 250.0, 240.0)],
+    )
+    .await
+    .unwrap();
+    s.del_held_days(&b, &[a, c]).await.unwrap();
+    let snap = s.snapshot(&b).await.unwrap();
+    assert_eq!(snap.positions[&a], PositionEntry { day_count: None, max_price: Some(11.5), min_price: Some(10.5) });
+    assert_eq!(snap.positions[&c], PositionEntry { day_count: None, max_price: Some(8.0), min_price: Some(7.5) });
+    assert_eq!(
+        snap.positions[&d],
+        PositionEntry { day_count: Some(1), max_price: Some(250.0), min_price: Some(240.0) }
+    );
+    assert_eq!(snap.inc_date, Some(day(2025, 10, 10)));
+    assert_eq!(s.held_days(&b, &[a, c, d]).await.unwrap(), BTreeMap::from([(a, None), (c, None), (d, Some(1))]));
+    // no longer held: a wider tick moves nothing
+    assert!(s.update_extremes(&b, &[tick("000001.SZ", 99.0, 1.0)]).await.unwrap().is_empty());
+    assert_eq!(s.snapshot(&b).await.unwrap().positions[&a].max_price, Some(11.5));
+    // contrast: mark_sold drops the prices
+    s.mark_sold(&b, c).await.unwrap();
+    assert_eq!(s.snapshot(&b).await.unwrap().positions[&c], PositionEntry::default());
+    s.delete_book(&b).await.unwrap();
+}
+
+/// A code not tracked is added with day_count null and no prices; held_days
+/// reports it as None; inc_held_days skips it afterwards. An empty list
+/// changes nothing.
+pub async fn del_held_days_adds_untracked_codes(fx: &Fixture) {
+    let s = store(fx);
+    let b = fresh_book();
+    let (a, x) = (code("000001.SZ"), code("204001.SH"));
+    s.del_held_days(&b, &[]).await.unwrap();
+    assert_eq!(s.snapshot(&b).await.unwrap(), PositionSnapshot::default());
+    assert!(!s.list_books().await.unwrap().contains(&b), "an empty call creates no book");
+    s.new_held(&b, &[a]).await.unwrap();
+    s.del_held_days(&b, &[x]).await.unwrap();
+    let snap = s.snapshot(&b).await.unwrap();
+    assert_eq!(snap.positions.keys().copied().collect::<Vec<_>>(), vec![a, x]);
+    assert_eq!(snap.positions[&x], PositionEntry::default());
+    assert_eq!(snap.positions[&a], PositionEntry { day_count: Some(0), max_price: None, min_price: None });
+    assert_eq!(s.held_days(&b, &[x]).await.unwrap(), BTreeMap::from([(x, None)]));
+    assert!(s.inc_held_days(&b, day(2025, 10, 10)).await.unwrap());
+    assert!(s.inc_held_days(&b, day(2025, 10, 13)).await.unwrap());
+    assert_eq!(s.held_days(&b, &[a, x]).await.unwrap(), BTreeMap::from([(a, Some(2)), (x, None)]));
+    assert_eq!(s.snapshot(&b).await.unwrap().positions[&x], PositionEntry::default());
+    assert!(s.list_books().await.unwrap().contains(&b));
+    s.delete_book(&b).await.unwrap();
+}
+
+/// Twice is the same as once, and a code listed twice in one call is the
+/// same as listed once.
+pub async fn del_held_days_is_idempotent(fx: &Fixture) {
+    let s = store(fx);
+    let b = fresh_book();
+    let (a, c, x) = (code("000001.SZ"), code("600000.SH"), code("430047.BJ"));
+    s.new_held(&b, &[a, c]).await.unwrap();
+    s.inc_held_days(&b, day(2025, 10, 10)).await.unwrap();
+    s.update_extremes(&b, &[tick("000001.SZ", 11.5, 10.5)]).await.unwrap();
+    s.del_held_days(&b, &[a, x]).await.unwrap();
+    let once = s.snapshot(&b).await.unwrap();
+    s.del_held_days(&b, &[a, x]).await.unwrap();
+    assert_eq!(s.snapshot(&b).await.unwrap(), once);
+    s.del_held_days(&b, &[x, a, a, x]).await.unwrap();
+    assert_eq!(s.snapshot(&b).await.unwrap(), once);
+    assert_eq!(once.positions.len(), 3);
+    assert_eq!(once.positions[&a], PositionEntry { day_count: None, max_price: Some(11.5), min_price: Some(10.5) });
+    assert_eq!(once.positions[&c], PositionEntry { day_count: Some(1), max_price: None, min_price: None });
+    assert_eq!(once.positions[&x], PositionEntry::default());
+    s.delete_book(&b).await.unwrap();
+}
+
+/// del_held_days touches only its book: a sibling book and the same book
+/// name in another account, holding the same codes, keep their state.
+pub async fn del_held_days_leaves_other_books_alone(fx: &Fixture) {
+    let s = store(fx);
+    let b1 = fresh_book();
+    let b2 = sibling_book(&b1);
+    let b3 = sqdata_core::BookId::new(format!("{}x", b1.account), b1.book.as_str()).unwrap();
+    let (a, c) = (code("000001.SZ"), code("600000.SH"));
+    for b in [&b1, &b2, &b3] {
+        s.new_held(b, &[a, c]).await.unwrap();
+        s.inc_held_days(b, day(2025, 10, 10)).await.unwrap();
+        s.update_extremes(b, &[tick("000001.SZ", 11.5, 10.5)]).await.unwrap();
+    }
+    let before2 = s.snapshot(&b2).await.unwrap();
+    let before3 = s.snapshot(&b3).await.unwrap();
+    s.del_held_days(&b1, &[a, c, code("300750.SZ")]).await.unwrap();
+    assert_eq!(s.snapshot(&b1).await.unwrap().positions.len(), 3);
+    assert_eq!(s.snapshot(&b2).await.unwrap(), before2);
+    assert_eq!(s.snapshot(&b3).await.unwrap(), before3);
+    for b in [&b1, &b2, &b3] {
+        s.delete_book(b).await.unwrap();
+    }
+}

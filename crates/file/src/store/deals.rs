@@ -513,10 +513,6 @@ impl DealStore for FileStore {
         for d in deals {
             self.check_deal(d)?;
         }
-        let mut seen = std::collections::HashSet::new();
-        if let Some(d) = deals.iter().find(|d| !seen.insert(d.id.as_str())) {
-            return Err(Error::invalid("deal.id", &d.id, "appears twice in the batch"));
-        }
         if deals.is_empty() {
             return Ok(0);
         }

@@ -80,6 +80,21 @@ impl FileStore {
         self.inner.cfg.book_dir(book)
     }
 
+    /// Runs short blocking work (a stat and a cached answer, usually) off
+    /// the async executor without a thread hop where the runtime allows:
+    /// `block_in_place` on a multi-threaded runtime (the worker hands its
+    /// other tasks over first), the blocking pool on a current-thread one.
+    async fn blocking_here<R, F>(&self, f: F) -> Result<R>
+    where
+        F: FnOnce(&Inner) -> Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(|| f(&self.inner)),
+            _ => self.blocking(f).await,
+        }
+    }
+
     async fn blocking<R, F>(&self, f: F) -> Result<R>
     where
         F: FnOnce(&Inner) -> Result<R> + Send + 'static,
@@ -152,7 +167,11 @@ impl HealthCheck for FileStore {
         let root = self.inner.cfg.root.clone();
         let start = Instant::now();
         let probe = root.join(".sqdata-health");
-        let r = fsio::replace(&probe, b"ok", Durability::Flush, false).and_then(|_| fsio::remove(&probe));
+        let r = self
+            .blocking(move |_| {
+                fsio::replace(&probe, b"ok", Durability::Flush, false).and_then(|_| fsio::remove(&probe))
+            })
+            .await;
         let mut details = BTreeMap::new();
         details.insert("root".to_owned(), serde_json::Value::String(root.display().to_string()));
         details.insert(

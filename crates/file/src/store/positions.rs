@@ -152,6 +152,12 @@ impl Inner {
         let p = &cell.paths;
         let mut stamps = cur.stamps;
         let mut raw = cur.raw.clone();
+        // Each file keeps its line endings (SilverQuant on Windows writes
+        // CRLF); one with no line break yet (missing, or `{}`) takes its
+        // siblings', and LF when none has one. JSON strings escape `\n`, so
+        // every `\n` of the text is a line break.
+        let endings = cur.raw.each_ref().map(|r| r.as_deref().and_then(|b| line_ending(b)));
+        let folder_crlf = endings.contains(&Some(true));
         // Only the files that changed, all with one directory fsync; positions
         // first, so a crash between renames never leaves prices for a code
         // the positions file does not have yet.
@@ -159,7 +165,9 @@ impl Inner {
         for (i, doc) in docs.iter().enumerate() {
             let unchanged = *doc == cur.docs[i] && (cur.stamps[i].is_some() || doc.is_empty());
             if !unchanged {
-                changed.push((i, pyjson::dumps_map(doc).into_bytes()));
+                let text = pyjson::dumps_map(doc);
+                let text = if endings[i].unwrap_or(folder_crlf) { text.replace('\n', "\r\n") } else { text };
+                changed.push((i, text.into_bytes()));
             }
         }
         let all = [&p.positions, &p.max, &p.min];
@@ -174,17 +182,24 @@ impl Inner {
     }
 }
 
+/// The line ending of a file's bytes: `Some(true)` for CRLF, `Some(false)`
+/// for LF, `None` when it has no line break (decided by its first one).
+fn line_ending(bytes: &[u8]) -> Option<bool> {
+    let i = bytes.iter().position(|&b| b == b'\n')?;
+    Some(i > 0 && bytes[i - 1] == b'\r')
+}
+
 #[async_trait]
 impl PositionStore for FileStore {
     async fn snapshot(&self, book: &BookId) -> Result<PositionSnapshot> {
         // Hot path: a stat per file and a clone of the cached snapshot.
-        let cell = self.inner.cell(book);
-        Ok(self.inner.positions(&cell)?.snapshot.clone())
+        let book = book.clone();
+        self.blocking_here(move |i| Ok(i.positions(&i.cell(&book))?.snapshot.clone())).await
     }
 
     async fn held_days(&self, book: &BookId, codes: &[Code]) -> Result<BTreeMap<Code, Option<u32>>> {
-        let cell = self.inner.cell(book);
-        Ok(rules::held_days(&self.inner.positions(&cell)?.snapshot, codes))
+        let (book, codes) = (book.clone(), codes.to_vec());
+        self.blocking_here(move |i| Ok(rules::held_days(&i.positions(&i.cell(&book))?.snapshot, &codes))).await
     }
 
     async fn new_held(&self, book: &BookId, codes: &[Code]) -> Result<()> {

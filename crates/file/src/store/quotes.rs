@@ -57,7 +57,8 @@ impl QuoteStore for FileStore {
             let now = now_ms();
             let mut map = i.quotes_fresh()?;
             map.retain(|_, r| r.expires_at_ms > now);
-            let expires_at_ms = now + i.cfg.quote_ttl_ms;
+            // Saturating: the TTL comes from the configuration and may be huge.
+            let expires_at_ms = now.saturating_add(i.cfg.quote_ttl_ms);
             for q in quotes {
                 map.insert(q.code, QuoteRecord { quote: q, expires_at_ms });
             }
@@ -77,8 +78,15 @@ impl QuoteStore for FileStore {
     }
 
     async fn get_quotes(&self, codes: &[Code]) -> Result<Vec<Quote>> {
-        let map = self.inner.quotes_fresh()?;
-        let now = now_ms();
-        Ok(codes.iter().filter_map(|c| map.get(c).filter(|r| r.expires_at_ms > now).map(|r| r.quote.clone())).collect())
+        let codes = codes.to_vec();
+        self.blocking_here(move |i| {
+            let map = i.quotes_fresh()?;
+            let now = now_ms();
+            Ok(codes
+                .iter()
+                .filter_map(|c| map.get(c).filter(|r| r.expires_at_ms > now).map(|r| r.quote.clone()))
+                .collect())
+        })
+        .await
     }
 }

@@ -101,6 +101,12 @@ class Book:
     def mark_sold(self, code: str) -> None:
         self._s.mark_sold(self.account, self.name, code)
 
+    def del_held_days(self, codes: Sequence[str]) -> None:
+        """Day count None for each code (added so if not tracked), prices
+        kept: SilverQuant's ``del_held_day`` (the strategy drops the prices
+        itself). ``mark_sold`` also drops them."""
+        self._s.del_held_days(self.account, self.name, list(codes))
+
     def reconcile(self, broker_codes: Sequence[str]) -> Dict[str, List[str]]:
         return self._s.reconcile(self.account, self.name, list(broker_codes))
 

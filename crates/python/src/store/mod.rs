@@ -99,6 +99,12 @@ impl Store {
         positions::mark_sold(self, py, account, book_name, code)
     }
 
+    /// Day count None for each code (a code not tracked is added so), the
+    /// prices kept: SilverQuant's `del_held_day`.
+    fn del_held_days(&self, py: Python<'_>, account: &str, book_name: &str, codes_: Vec<String>) -> PyResult<()> {
+        positions::del_held_days(self, py, account, book_name, codes_)
+    }
+
     /// Adds the broker's codes with day count 0, drops codes it no longer
     /// holds: `{"added": [...], "removed": [...]}`.
     fn reconcile<'py>(

@@ -73,6 +73,17 @@ pub(super) fn mark_sold(store: &Store, py: Python<'_>, account: &str, book_name:
     store.run(py, |s| Box::pin(async move { s.positions.mark_sold(&b, c).await }))
 }
 
+pub(super) fn del_held_days(
+    store: &Store,
+    py: Python<'_>,
+    account: &str,
+    book_name: &str,
+    codes_: Vec<String>,
+) -> PyResult<()> {
+    let (b, cs) = (book(account, book_name)?, codes(&codes_)?);
+    store.run(py, |s| Box::pin(async move { s.positions.del_held_days(&b, &cs).await }))
+}
+
 pub(super) fn reconcile<'py>(
     store: &Store,
     py: Python<'py>,
