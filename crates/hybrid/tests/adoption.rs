@@ -183,3 +183,31 @@ async fn the_journal_of_a_dead_process_is_adopted_and_replayed() {
     }
     assert!(!h.config().journal_dir.join("positions-999999-0.journal").exists(), "adopted and removed");
 }
+
+/// A repair of a book's equity curve towards the files is one write (one
+/// atomic replace of assets.csv), never the curve deleted and re-added row
+/// by row — a failure half way would have left it truncated.
+#[tokio::test]
+async fn an_equity_repair_towards_the_files_is_one_write() {
+    use sqdata_core::{AssetRow, AssetStoreExt as _};
+    let dir = tempfile::tempdir().unwrap();
+    let ttl = Duration::from_secs(5);
+    let mem = Stores::from_one(Arc::new(MemoryStore::new(ttl)));
+    let files = sqdata_testkit::chaos::Chaos::wrap(common::files(dir.path(), ttl));
+    let h = Hybrid::new(mem.clone(), files.stores(), common::config(dir.path())).unwrap();
+    let b = book("equity");
+    for d in 1..=5u32 {
+        let row = AssetRow { date: NaiveDate::from_ymd_opt(2025, 3, d).unwrap(), asset: 100.0 };
+        h.upsert_asset(&b, row).await.unwrap();
+        let newer = AssetRow { asset: 100.0 + f64::from(d), ..row };
+        mem.assets.upsert_asset(&b, newer).await.unwrap(); // the server moved on
+    }
+    let before = files.switch.writes();
+    let opts = VerifyOptions { repair: true, truth: Truth::Primary, ..VerifyOptions::default() };
+    let r = h.verify(&opts).await.unwrap();
+    let assets = r.domains.iter().find(|d| d.domain == Domain::Assets).unwrap();
+    assert_eq!(assets.repaired, 5, "{}", r.render_text());
+    assert_eq!(files.switch.writes() - before, 1, "one write for the five days");
+    let rows = files.stores().assets.assets(&b, sqdata_core::DateRange::all()).await.unwrap();
+    assert_eq!(rows.iter().map(|r| r.asset).collect::<Vec<_>>(), vec![101.0, 102.0, 103.0, 104.0, 105.0]);
+}

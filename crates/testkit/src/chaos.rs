@@ -37,6 +37,7 @@ pub enum Fault {
 pub struct Switch {
     state: Arc<AtomicU8>,
     calls: Arc<AtomicU64>,
+    writes: Arc<AtomicU64>,
     /// Calls left before the switch turns to `Fail` (-1: no countdown).
     countdown: Arc<std::sync::atomic::AtomicI64>,
 }
@@ -46,6 +47,7 @@ impl Default for Switch {
         Switch {
             state: Arc::default(),
             calls: Arc::default(),
+            writes: Arc::default(),
             countdown: Arc::new(std::sync::atomic::AtomicI64::new(-1)),
         }
     }
@@ -88,8 +90,16 @@ impl Switch {
         self.calls.load(Ordering::SeqCst)
     }
 
+    /// Write calls that reached the switch.
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::SeqCst)
+    }
+
     async fn gate(&self, write: bool) -> Result<()> {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        if write {
+            self.writes.fetch_add(1, Ordering::SeqCst);
+        }
         if self.countdown.load(Ordering::SeqCst) >= 0 && self.countdown.fetch_sub(1, Ordering::SeqCst) <= 0 {
             self.countdown.store(-1, Ordering::SeqCst);
             self.set(Fault::Fail);
