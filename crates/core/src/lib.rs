@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod asset;
+pub mod auth;
 mod bar;
 mod code;
 mod deal;
@@ -21,6 +22,7 @@ mod store;
 pub mod validate;
 
 pub use asset::{AssetRow, DateRange};
+pub use auth::{AccessEntry, ApiKey, AuthStore, Grant, Refresh, Right, Role, Session, User, UserChange, UserStatus};
 pub use bar::{Adjust, Bar, BarKey, BarOverview, BarSeries, BarWriteMode, Period, TimeRange, upsert_bars};
 pub use code::{Code, Market};
 pub use deal::{
