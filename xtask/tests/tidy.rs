@@ -140,7 +140,7 @@ fn registered(domain: &str) -> BTreeSet<String> {
 
 #[test]
 fn every_conformance_case_is_registered_in_its_suite() {
-    for domain in ["positions", "quotes", "deals", "assets", "bars", "registry"] {
+    for domain in ["positions", "quotes", "deals", "assets", "bars", "registry", "auth"] {
         let (cases, reg) = (cases_in(domain), registered(domain));
         assert!(!cases.is_empty(), "no cases found in testkit/src/{domain}.rs");
         let unregistered: Vec<_> = cases.difference(&reg).collect();

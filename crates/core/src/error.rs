@@ -95,6 +95,16 @@ pub enum Error {
         what: String,
     },
 
+    /// A conditional change whose condition no longer holds (another
+    /// writer was first); nothing was stored.
+    #[error("conflict on {what}: {reason}")]
+    Conflict {
+        /// What was to change.
+        what: String,
+        /// What changed since.
+        reason: String,
+    },
+
     /// Configuration that cannot be used.
     #[error("configuration error: {0}")]
     Config(String),
@@ -160,6 +170,7 @@ impl Error {
             Error::Io { .. } => "io",
             Error::Backend { .. } => "backend",
             Error::Unsupported { .. } => "unsupported",
+            Error::Conflict { .. } => "conflict",
             Error::Config(_) => "config",
         }
     }

@@ -19,9 +19,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::asset::{AssetRow, DateRange};
+use crate::auth::{AccessEntry, ApiKey, AuthStore, Grant, Refresh, Session, User, UserChange};
 use crate::bar::{Bar, BarKey, BarOverview, BarSeries, BarWriteMode, TimeRange};
 use crate::code::Code;
 use crate::deal::{AggregateQuery, Deal, DealAggregate, DealQuery, Page, RecordOutcome};
@@ -264,6 +265,16 @@ impl<S: RegistryStore + ?Sized> RegistryStore for Observed<S> {
     ) -> Result<ParamVersion> {
         self.call("put_params", self.inner.put_params(book, params, actor, note)).await
     }
+    async fn put_params_if(
+        &self,
+        book: &BookId,
+        params: &serde_json::Map<String, serde_json::Value>,
+        actor: &str,
+        note: &str,
+        expected: u32,
+    ) -> Result<ParamVersion> {
+        self.call("put_params_if", self.inner.put_params_if(book, params, actor, note, expected)).await
+    }
     async fn params(&self, book: &BookId, version: Option<u32>) -> Result<Option<ParamVersion>> {
         self.call("params", self.inner.params(book, version)).await
     }
@@ -281,5 +292,79 @@ impl<S: RegistryStore + ?Sized> RegistryStore for Observed<S> {
     }
     async fn restore_dump(&self, dump: &RegistryDump, actor: &str) -> Result<()> {
         self.call("restore_dump", self.inner.restore_dump(dump, actor)).await
+    }
+}
+
+#[async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl<S: AuthStore + ?Sized> AuthStore for Observed<S> {
+    async fn create_user(&self, user: &User, actor: &str) -> Result<()> {
+        self.call("create_user", self.inner.create_user(user, actor)).await
+    }
+    async fn user(&self, name: &str) -> Result<Option<User>> {
+        self.call("user", self.inner.user(name)).await
+    }
+    async fn users(&self) -> Result<Vec<User>> {
+        self.call("users", self.inner.users()).await
+    }
+    async fn update_user(&self, name: &str, change: &UserChange, actor: &str) -> Result<Option<User>> {
+        self.call("update_user", self.inner.update_user(name, change, actor)).await
+    }
+    async fn login_failed(&self, name: &str, max_failures: u32, lock_until: DateTime<Utc>) -> Result<Option<User>> {
+        self.call("login_failed", self.inner.login_failed(name, max_failures, lock_until)).await
+    }
+    async fn login_succeeded(&self, name: &str) -> Result<()> {
+        self.call("login_succeeded", self.inner.login_succeeded(name)).await
+    }
+    async fn unlock(&self, name: &str, actor: &str) -> Result<bool> {
+        self.call("unlock", self.inner.unlock(name, actor)).await
+    }
+    async fn set_grant(&self, grant: &Grant, actor: &str) -> Result<()> {
+        self.call("set_grant", self.inner.set_grant(grant, actor)).await
+    }
+    async fn revoke_grant(&self, user: &str, account: &AccountCode, actor: &str) -> Result<bool> {
+        self.call("revoke_grant", self.inner.revoke_grant(user, account, actor)).await
+    }
+    async fn grants(&self, user: &str) -> Result<Vec<Grant>> {
+        self.call("grants", self.inner.grants(user)).await
+    }
+    async fn create_api_key(&self, key: &ApiKey, secret_hash: &str, actor: &str) -> Result<()> {
+        self.call("create_api_key", self.inner.create_api_key(key, secret_hash, actor)).await
+    }
+    async fn api_key(&self, id: &str) -> Result<Option<(ApiKey, String)>> {
+        self.call("api_key", self.inner.api_key(id)).await
+    }
+    async fn api_keys(&self, user: Option<&str>) -> Result<Vec<ApiKey>> {
+        self.call("api_keys", self.inner.api_keys(user)).await
+    }
+    async fn revoke_api_key(&self, id: &str, actor: &str) -> Result<bool> {
+        self.call("revoke_api_key", self.inner.revoke_api_key(id, actor)).await
+    }
+    async fn create_session(&self, session: &Session, refresh_hash: &str) -> Result<()> {
+        self.call("create_session", self.inner.create_session(session, refresh_hash)).await
+    }
+    async fn session(&self, id: &str) -> Result<Option<Session>> {
+        self.call("session", self.inner.session(id)).await
+    }
+    async fn refresh(
+        &self,
+        session_id: &str,
+        presented_hash: &str,
+        new_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Refresh> {
+        self.call("refresh", self.inner.refresh(session_id, presented_hash, new_hash, now)).await
+    }
+    async fn revoke_session(&self, id: &str, actor: &str) -> Result<bool> {
+        self.call("revoke_session", self.inner.revoke_session(id, actor)).await
+    }
+    async fn log_access(&self, entries: &[AccessEntry]) -> Result<()> {
+        self.call("log_access", self.inner.log_access(entries)).await
+    }
+    async fn access_log(&self, limit: u32) -> Result<Vec<AccessEntry>> {
+        self.call("access_log", self.inner.access_log(limit)).await
+    }
+    async fn audit_event(&self, actor: &str, action: &str, entity: &str, detail: serde_json::Value) -> Result<()> {
+        self.call("audit_event", self.inner.audit_event(actor, action, entity, detail)).await
     }
 }

@@ -22,7 +22,10 @@ mod store;
 pub mod validate;
 
 pub use asset::{AssetRow, DateRange};
-pub use auth::{AccessEntry, ApiKey, AuthStore, Grant, Refresh, Right, Role, Session, User, UserChange, UserStatus};
+pub use auth::{
+    AccessEntry, ApiKey, AuthStore, Grant, Refresh, Right, Role, Session, User, UserChange, UserStatus,
+    validate_user_name,
+};
 pub use bar::{Adjust, Bar, BarKey, BarOverview, BarSeries, BarWriteMode, Period, TimeRange, upsert_bars};
 pub use code::{Code, Market};
 pub use deal::{

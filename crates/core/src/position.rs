@@ -85,6 +85,10 @@ pub struct PriceTick {
     pub low: f64,
 }
 
+/// The highest price a tick may carry (no listed security comes near; a
+/// larger number is a unit or parsing error upstream).
+pub const MAX_TICK_PRICE: f64 = 1e7;
+
 impl PriceTick {
     /// Builds a validated tick.
     pub fn new(code: Code, high: f64, low: f64) -> Result<PriceTick> {
@@ -97,6 +101,9 @@ impl PriceTick {
     pub fn validate(&self) -> Result<()> {
         validate::price("high", self.high).map_err(|e| with_code(e, &self.code))?;
         validate::price("low", self.low).map_err(|e| with_code(e, &self.code))?;
+        if self.high > MAX_TICK_PRICE {
+            return Err(Error::invalid("high", self.high, format!("is above {MAX_TICK_PRICE} for {}", self.code)));
+        }
         if self.high < self.low {
             return Err(Error::invalid("high", self.high, format!("is below low {} for {}", self.low, self.code)));
         }

@@ -298,6 +298,18 @@ pub trait RegistryStore: Send + Sync + std::fmt::Debug {
         actor: &str,
         note: &str,
     ) -> Result<ParamVersion>;
+    /// As [`put_params`](RegistryStore::put_params), only if the latest
+    /// version is still `expected` (0: none yet); otherwise
+    /// [`Error::Conflict`] and nothing stored. Atomic against concurrent
+    /// writers (an `If-Match` that cannot lose updates).
+    async fn put_params_if(
+        &self,
+        book: &BookId,
+        params: &Map<String, Value>,
+        actor: &str,
+        note: &str,
+        expected: u32,
+    ) -> Result<ParamVersion>;
     /// The latest version, or the given one.
     async fn params(&self, book: &BookId, version: Option<u32>) -> Result<Option<ParamVersion>>;
     /// Every version, oldest first.

@@ -33,6 +33,7 @@ async fn append_params(
     params: &Map<String, Value>,
     actor: &str,
     note: &str,
+    expected: Option<u32>,
 ) -> Attempt<ParamVersion> {
     let last: i64 =
         sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM sq_params WHERE account = ? AND book = ?")
@@ -40,6 +41,15 @@ async fn append_params(
             .bind(book.book.as_str())
             .fetch_one(&mut **tx)
             .await?;
+    if let Some(want) = expected
+        && i64::from(want) != last
+    {
+        return Err(Error::Conflict {
+            what: format!("parameters of {book}"),
+            reason: format!("the latest version is {last}, not {want}"),
+        }
+        .into());
+    }
     let created = now_ms();
     let version =
         u32::try_from(last + 1).map_err(|_| Error::corrupt(format!("sq_params[{book}]"), "too many versions"))?;
@@ -78,6 +88,7 @@ pub(crate) async fn put_params(
     params: &Map<String, Value>,
     actor: &str,
     note: &str,
+    expected: Option<u32>,
 ) -> Result<ParamVersion> {
     validate_actor(actor)?;
     validate_document("params", params)?;
@@ -87,7 +98,10 @@ pub(crate) async fn put_params(
         if !strategy_exists(&mut tx, book).await? {
             return Err(Error::invalid("book", book, "no such strategy; create it first").into());
         }
-        let v = append_params(&mut tx, book, params, actor, note).await?;
+        // the condition is read in the transaction that writes: a concurrent
+        // writer that got in first makes this insert collide on the version
+        // key, and the retry then sees its version and refuses
+        let v = append_params(&mut tx, book, params, actor, note, expected).await?;
         audit(&mut tx, actor, "params.put", &book_entity(book), json!({"version": v.version, "note": note})).await?;
         tx.commit().await?;
         Ok(v)
@@ -153,7 +167,7 @@ pub(crate) async fn rollback_params(db: &SqlStore, book: &BookId, to: u32, actor
         };
         let old = param_row(book, &row)?;
         let note = format!("rollback to v{to}");
-        let v = append_params(&mut tx, book, &old.params, actor, &note).await?;
+        let v = append_params(&mut tx, book, &old.params, actor, &note, None).await?;
         audit(&mut tx, actor, "params.rollback", &book_entity(book), json!({"version": v.version, "from": to})).await?;
         tx.commit().await?;
         Ok(v)

@@ -1,5 +1,5 @@
 //! Helpers shared by the row decoders of every registry area: clock,
-//! timestamps, JSON objects and text columns.
+//! timestamps, JSON objects and (nullable) text columns.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -35,4 +35,23 @@ pub(crate) fn text(r: &AnyRow, col: &str) -> Attempt<String> {
             String::from_utf8(bytes).map_err(|e| Error::corrupt(col, format!("not UTF-8: {e}")).into())
         }
     }
+}
+
+/// A nullable text column (see [`text`]).
+pub(crate) fn opt_text(r: &AnyRow, col: &str) -> Attempt<Option<String>> {
+    match r.try_get::<Option<String>, _>(col) {
+        Ok(s) => Ok(s),
+        Err(_) => match r.try_get::<Option<Vec<u8>>, _>(col)? {
+            None => Ok(None),
+            Some(bytes) => {
+                String::from_utf8(bytes).map(Some).map_err(|e| Error::corrupt(col, format!("not UTF-8: {e}")).into())
+            }
+        },
+    }
+}
+
+/// A nullable millisecond timestamp column.
+pub(crate) fn opt_time(r: &AnyRow, col: &str, location: &str) -> Attempt<Option<DateTime<Utc>>> {
+    let ms: Option<i64> = r.try_get(col)?;
+    Ok(ms.map(|ms| time(ms, location)).transpose()?)
 }

@@ -1,24 +1,27 @@
-//! [`RegistryStore`] on sqlx's `Any` driver: the same queries on MySQL /
-//! MariaDB and SQLite; only the migrations differ per dialect. This file holds
-//! the store itself (connection, migrations, error mapping, retries) and the
-//! trait impls, which delegate to the area modules (`accounts`, `strategies`,
-//! `params`, `audit`, `dump`) holding the queries.
+//! [`RegistryStore`] and [`AuthStore`] on sqlx's `Any` driver: the same
+//! queries on MySQL / MariaDB and SQLite; only the migrations differ per
+//! dialect. This file holds the store itself (connection, migrations, error
+//! mapping, retries) and the trait impls, which delegate to the area modules
+//! holding the queries (`accounts`, `strategies`, `params`, `audit`, `dump`;
+//! for auth `users`, `grants`, `keys`, `sessions`, `access`).
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use sqdata_core::{
-    Account, AccountCode, AuditEntry, AuditQuery, BackendHealth, BookId, Error, HealthCheck, ParamVersion,
-    RegistryDump, RegistryStore, Result, Strategy, async_trait,
+    AccessEntry, Account, AccountCode, ApiKey, AuditEntry, AuditQuery, AuthStore, BackendHealth, BookId, Error, Grant,
+    HealthCheck, ParamVersion, Refresh, RegistryDump, RegistryStore, Result, Session, Strategy, User, UserChange,
+    async_trait,
 };
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor};
 
 use crate::config::{SqlConfig, redact};
-use crate::{accounts, audit, dump, params, strategies};
+use crate::{access, accounts, audit, dump, grants, keys, params, sessions, strategies, users};
 
 #[cfg(feature = "mysql")]
 static MYSQL: Migrator = sqlx::migrate!("migrations/mysql");
@@ -268,7 +271,18 @@ impl RegistryStore for SqlStore {
         actor: &str,
         note: &str,
     ) -> Result<ParamVersion> {
-        params::put_params(self, book, params, actor, note).await
+        params::put_params(self, book, params, actor, note, None).await
+    }
+
+    async fn put_params_if(
+        &self,
+        book: &BookId,
+        params: &Map<String, Value>,
+        actor: &str,
+        note: &str,
+        expected: u32,
+    ) -> Result<ParamVersion> {
+        params::put_params(self, book, params, actor, note, Some(expected)).await
     }
 
     async fn params(&self, book: &BookId, version: Option<u32>) -> Result<Option<ParamVersion>> {
@@ -293,6 +307,99 @@ impl RegistryStore for SqlStore {
 
     async fn restore_dump(&self, dump: &RegistryDump, actor: &str) -> Result<()> {
         dump::restore_dump(self, dump, actor).await
+    }
+}
+
+#[async_trait]
+impl AuthStore for SqlStore {
+    async fn create_user(&self, user: &User, actor: &str) -> Result<()> {
+        users::create_user(self, user, actor).await
+    }
+
+    async fn user(&self, name: &str) -> Result<Option<User>> {
+        users::user(self, name).await
+    }
+
+    async fn users(&self) -> Result<Vec<User>> {
+        users::users(self).await
+    }
+
+    async fn update_user(&self, name: &str, change: &UserChange, actor: &str) -> Result<Option<User>> {
+        users::update_user(self, name, change, actor).await
+    }
+
+    async fn login_failed(&self, name: &str, max_failures: u32, lock_until: DateTime<Utc>) -> Result<Option<User>> {
+        users::login_failed(self, name, max_failures, lock_until).await
+    }
+
+    async fn login_succeeded(&self, name: &str) -> Result<()> {
+        users::login_succeeded(self, name).await
+    }
+
+    async fn unlock(&self, name: &str, actor: &str) -> Result<bool> {
+        users::unlock(self, name, actor).await
+    }
+
+    async fn set_grant(&self, grant: &Grant, actor: &str) -> Result<()> {
+        grants::set_grant(self, grant, actor).await
+    }
+
+    async fn revoke_grant(&self, user: &str, account: &AccountCode, actor: &str) -> Result<bool> {
+        grants::revoke_grant(self, user, account, actor).await
+    }
+
+    async fn grants(&self, user: &str) -> Result<Vec<Grant>> {
+        grants::grants(self, user).await
+    }
+
+    async fn create_api_key(&self, key: &ApiKey, secret_hash: &str, actor: &str) -> Result<()> {
+        keys::create_api_key(self, key, secret_hash, actor).await
+    }
+
+    async fn api_key(&self, id: &str) -> Result<Option<(ApiKey, String)>> {
+        keys::api_key(self, id).await
+    }
+
+    async fn api_keys(&self, user: Option<&str>) -> Result<Vec<ApiKey>> {
+        keys::api_keys(self, user).await
+    }
+
+    async fn revoke_api_key(&self, id: &str, actor: &str) -> Result<bool> {
+        keys::revoke_api_key(self, id, actor).await
+    }
+
+    async fn create_session(&self, session: &Session, refresh_hash: &str) -> Result<()> {
+        sessions::create_session(self, session, refresh_hash).await
+    }
+
+    async fn session(&self, id: &str) -> Result<Option<Session>> {
+        sessions::session(self, id).await
+    }
+
+    async fn refresh(
+        &self,
+        session_id: &str,
+        presented_hash: &str,
+        new_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Refresh> {
+        sessions::refresh(self, session_id, presented_hash, new_hash, now).await
+    }
+
+    async fn revoke_session(&self, id: &str, actor: &str) -> Result<bool> {
+        sessions::revoke_session(self, id, actor).await
+    }
+
+    async fn log_access(&self, entries: &[AccessEntry]) -> Result<()> {
+        access::log_access(self, entries).await
+    }
+
+    async fn access_log(&self, limit: u32) -> Result<Vec<AccessEntry>> {
+        access::access_log(self, limit).await
+    }
+
+    async fn audit_event(&self, actor: &str, action: &str, entity: &str, detail: Value) -> Result<()> {
+        access::audit_event(self, actor, action, entity, detail).await
     }
 }
 

@@ -1,5 +1,5 @@
-//! The registry conformance suite on the machine's MariaDB/MySQL, each test
-//! in its own `sqdata_t_<random>` database, dropped afterwards.
+//! The registry and auth conformance suites on the machine's MariaDB/MySQL,
+//! each test in its own `sqdata_t_<random>` database, dropped afterwards.
 
 use std::sync::Arc;
 
@@ -53,10 +53,11 @@ async fn scratch() -> (String, Scratch) {
 async fn fx() -> Fixture {
     let (url, guard) = scratch().await;
     let s = SqlStore::open(SqlConfig { url, ..Default::default() }).await.expect("open mysql registry");
-    Fixture { registry: Some(Arc::new(s)), guard: Some(Box::new(guard)), ..Default::default() }
+    let s = Arc::new(s);
+    Fixture { registry: Some(s.clone()), auth: Some(s), guard: Some(Box::new(guard)), ..Default::default() }
 }
 
-sqdata_testkit::conformance!(fx; registry);
+sqdata_testkit::conformance!(fx; registry, auth);
 
 /// Two stores opening the same empty database at once migrate it once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -80,4 +81,28 @@ async fn unreachable_server_is_unavailable() {
     assert_eq!(e.kind(), "unavailable", "{e}");
     assert!(!e.to_string().contains("hunter2"), "{e}");
     assert!(e.is_retryable());
+}
+
+/// A registry made before the auth tables (migrations 0001 and 0002 only)
+/// is upgraded on open: what it held stays, the auth tables are there.
+#[tokio::test]
+async fn a_registry_at_0002_upgrades() {
+    use sqdata_core::{AuthStore, RegistryStore};
+    let (url, _guard) = scratch().await;
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/mysql");
+    let mut old = sqlx::migrate::Migrator::new(src).await.unwrap();
+    old.migrations = old.migrations.iter().filter(|m| m.version <= 2).cloned().collect::<Vec<_>>().into();
+    let mut c = sqlx::MySqlConnection::connect(&url).await.unwrap();
+    old.run(&mut c).await.unwrap();
+    sqlx::query("INSERT INTO sq_accounts (id, name, broker, meta, updated_ms) VALUES ('old1', 'n', 'qmt', '{}', 0)")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    c.close().await.unwrap();
+
+    let s = SqlStore::open(SqlConfig { url, ..Default::default() }).await.unwrap();
+    let id = sqdata_core::AccountCode::new("old1").unwrap();
+    assert_eq!(s.account(&id).await.unwrap().map(|a| a.broker), Some("qmt".into()));
+    assert!(s.users().await.unwrap().is_empty());
+    assert!(s.access_log(10).await.unwrap().is_empty());
 }

@@ -1,4 +1,4 @@
-//! The registry conformance suite on a temporary SQLite file.
+//! The registry and auth conformance suites on a temporary SQLite file.
 
 use std::sync::Arc;
 
@@ -9,10 +9,11 @@ async fn fx() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("registry.db").display());
     let s = SqlStore::open(SqlConfig { url, ..Default::default() }).await.expect("open sqlite registry");
-    Fixture { registry: Some(Arc::new(s)), guard: Some(Box::new(dir)), ..Default::default() }
+    let s = Arc::new(s);
+    Fixture { registry: Some(s.clone()), auth: Some(s), guard: Some(Box::new(dir)), ..Default::default() }
 }
 
-sqdata_testkit::conformance!(fx; registry);
+sqdata_testkit::conformance!(fx; registry, auth);
 
 /// Reopening runs no migration twice and keeps everything.
 #[tokio::test]
@@ -55,4 +56,30 @@ async fn unknown_scheme_is_a_config_error() {
     let c =
         SqlConfig { url: "sqlite://data/r.db".into(), ..Default::default() }.rooted(std::path::Path::new("/srv/sq"));
     assert_eq!(c.url, "sqlite:///srv/sq/data/r.db");
+}
+
+/// A registry made before the auth tables (migrations 0001 and 0002 only)
+/// is upgraded on open: what it held stays, the auth tables are there.
+#[tokio::test]
+async fn a_registry_at_0002_upgrades() {
+    use sqdata_core::{AuthStore, RegistryStore};
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("old.db").display());
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    let mut old = sqlx::migrate::Migrator::new(src).await.unwrap();
+    old.migrations = old.migrations.iter().filter(|m| m.version <= 2).cloned().collect::<Vec<_>>().into();
+    let mut c = sqlx::SqliteConnection::connect(&format!("{url}?mode=rwc")).await.unwrap();
+    old.run(&mut c).await.unwrap();
+    sqlx::query("INSERT INTO sq_accounts (id, name, broker, meta, updated_ms) VALUES ('old1', 'n', 'qmt', '{}', 0)")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    c.close().await.unwrap();
+
+    let s = SqlStore::open(SqlConfig { url, ..Default::default() }).await.unwrap();
+    let id = sqdata_core::AccountCode::new("old1").unwrap();
+    assert_eq!(s.account(&id).await.unwrap().map(|a| a.broker), Some("qmt".into()));
+    assert!(s.users().await.unwrap().is_empty());
+    assert!(s.access_log(10).await.unwrap().is_empty());
 }

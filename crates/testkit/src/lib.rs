@@ -3,9 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqdata_core::{AssetStore, BarStore, BookId, Code, DealStore, PositionStore, QuoteStore, RegistryStore};
+use sqdata_core::{AssetStore, AuthStore, BarStore, BookId, Code, DealStore, PositionStore, QuoteStore, RegistryStore};
 
 pub mod assets;
+pub mod auth;
 pub mod bars;
 pub mod chaos;
 pub mod deals;
@@ -34,6 +35,9 @@ pub struct Fixture {
     pub bars: Option<Arc<dyn BarStore>>,
     /// Accounts, strategies, parameters, audit.
     pub registry: Option<Arc<dyn RegistryStore>>,
+    /// Users, grants, keys, sessions, access log (the `auth` cases also read
+    /// the audit trail through `registry`, the same store).
+    pub auth: Option<Arc<dyn AuthStore>>,
     /// The quote lifetime the backend was configured with (keep it short).
     pub quote_ttl: Duration,
     /// Anything that must live as long as the test (a temp dir, a namespace
@@ -60,6 +64,7 @@ impl Fixture {
             assets: Some(s.clone()),
             bars: Some(s),
             registry: None,
+            auth: None,
             quote_ttl,
             guard: None,
         }
@@ -187,9 +192,31 @@ macro_rules! __conformance_domain {
                 strategies_belong_to_accounts,
                 params_are_versioned_and_rolled_back,
                 concurrent_param_writers_get_distinct_versions,
+                conditional_param_writes_cannot_lose_updates,
                 bad_input_is_rejected_without_change,
                 every_change_is_audited,
                 dump_and_restore_roundtrip,
+            ]
+        );
+    };
+    ($f:path, auth) => {
+        $crate::__cases!(
+            $f,
+            auth,
+            [
+                users_roundtrip_and_debug_hides_the_hash,
+                duplicate_user_is_refused_without_change,
+                update_user_moves_tokens_after_and_revokes_sessions,
+                login_failed_locks_at_the_threshold_and_success_resets,
+                unlock_lifts_a_lockout,
+                grants_set_replace_revoke_and_list,
+                api_keys_roundtrip_list_and_revoke,
+                sessions_create_get_and_revoke,
+                refresh_rotates_and_detects_reuse,
+                concurrent_refreshes_rotate_once,
+                access_log_appends_and_reads_newest_first,
+                every_auth_change_is_audited_without_hashes,
+                bad_auth_input_is_rejected_without_change,
             ]
         );
     };

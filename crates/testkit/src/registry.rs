@@ -150,6 +150,36 @@ pub async fn concurrent_param_writers_get_distinct_versions(fx: &Fixture) {
     assert_eq!(hist.len(), 40);
 }
 
+/// A conditional put stores only over the expected version: of 8
+/// concurrent editors of version 1, exactly one wins, the others get a
+/// conflict and store nothing.
+pub async fn conditional_param_writes_cannot_lose_updates(fx: &Fixture) {
+    let s = store(fx);
+    let b = setup(&*s).await;
+    let first = s.put_params_if(&b, &obj(json!({"v": 0})), "writer", "", 0).await.unwrap();
+    assert_eq!(first.version, 1);
+    let e = s.put_params_if(&b, &obj(json!({"v": 9})), "writer", "", 0).await.unwrap_err();
+    assert!(matches!(e, Error::Conflict { .. }), "{e}");
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let (s, b) = (s.clone(), b.clone());
+        tasks.push(tokio::spawn(async move { s.put_params_if(&b, &obj(json!({"writer": w})), "writer", "", 1).await }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(v) => {
+                won += 1;
+                assert_eq!(v.version, 2);
+            }
+            Err(Error::Conflict { .. }) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(won, 1);
+    assert_eq!(s.param_history(&b).await.unwrap().len(), 2);
+}
+
 /// Bad input names its field and changes nothing.
 pub async fn bad_input_is_rejected_without_change(fx: &Fixture) {
     let s = store(fx);
