@@ -79,8 +79,14 @@ enum Command {
     /// Each backend up or down, latency, memory, disk, degrade state, failures
     /// (`--format text|json|prometheus`).
     Monitor,
-    /// The HTTP server: /healthz, /readyz, /metrics (the REST API joins it later).
+    /// The HTTP server: the REST API v1 under /api/v1 (docs at /api/v1/docs/), /healthz, /readyz, /metrics.
     Serve(cmd::serve::Args),
+    /// The REST API's users: add, list, passwd, disable, enable, role, grant, grants, unlock.
+    #[command(subcommand)]
+    User(cmd::users::Users),
+    /// The REST API's keys for machine clients: create (shown once), list, revoke.
+    #[command(subcommand)]
+    ApiKey(cmd::users::ApiKeys),
     /// Benchmarks: P50/P95/P99 and throughput next to the SilverQuant-way baseline.
     Bench(cmd::bench::Args),
 }
@@ -129,5 +135,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(a) => cmd::bench::run(&ctx, a).await,
         Command::Monitor => cmd::serve::monitor(&ctx).await,
         Command::Serve(a) => cmd::serve::serve(&ctx, a).await,
+        Command::User(a) => cmd::users::users(&ctx, a).await,
+        Command::ApiKey(a) => cmd::users::api_keys(&ctx, a).await,
     }
 }

@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+pub mod api;
+pub mod listen;
 pub mod monitor;
 
 use std::net::SocketAddr;
@@ -41,11 +43,13 @@ pub struct AppState {
     /// The latest snapshot of the background prober: requests read it and
     /// never probe (a slow backend cannot slow a probe request, and a
     /// request cannot start a recovery).
-    pub latest: RwLock<Option<monitor::Snapshot>>,
+    pub latest: Arc<RwLock<Option<monitor::Snapshot>>>,
     /// Whether everyone may see the detailed body (a loopback bind).
     pub detail_for_all: bool,
     /// The bearer token that unlocks the detailed body otherwise.
     pub metrics_token: Option<String>,
+    /// A snapshot older than this is stale (a hung prober): not ready.
+    pub stale_after: Duration,
 }
 
 impl AppState {
@@ -54,9 +58,10 @@ impl AppState {
         AppState {
             opened,
             prometheus,
-            latest: RwLock::new(None),
+            latest: Arc::new(RwLock::new(None)),
             detail_for_all: addr.ip().is_loopback(),
             metrics_token: api.metrics_token.clone(),
+            stale_after: Duration::from_millis(api.probe_interval_ms.saturating_mul(3)).max(Duration::from_secs(10)),
         }
     }
 
@@ -120,6 +125,14 @@ async fn readyz(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Response 
         )
             .into_response();
     };
+    let age = (chrono::Utc::now() - snap.taken_at).to_std().unwrap_or_default();
+    if age > s.stale_after {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({ "ready": false, "status": "stale", "age_s": age.as_secs() })),
+        )
+            .into_response();
+    }
     let code = if snap.ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     if s.may_see_detail(&headers) {
         (code, axum::Json(serde_json::to_value(&snap).unwrap_or_default())).into_response()
@@ -133,13 +146,63 @@ async fn metrics_text(State(s): State<Arc<AppState>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.prometheus.render()).into_response()
 }
 
-/// Serves until `shutdown` resolves.
+/// Serves the probes only (no API) until `shutdown` resolves.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    listen::serve(listener, router(state), listen::Limits::default(), shutdown).await
+}
+
+/// The probes, and `/api/v1/*` answering 503 (the registry could not be
+/// opened at start: users and grants are unknown, so nothing is served).
+pub fn probes_only(state: Arc<AppState>) -> Router {
+    let unavailable = || async {
+        api::ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the registry is unavailable; the API needs a restart")
+    };
+    router(state).route("/api/v1", get(unavailable)).route("/api/v1/{*rest}", axum::routing::any(unavailable))
+}
+
+/// The whole service: the probes, and the REST API v1 under `/api/v1` with
+/// its limits — body size, request deadline, CORS only for allow-listed
+/// origins, no caching of answers, `nosniff`.
+pub fn app(state: Arc<AppState>, api: Arc<api::Api>) -> Router {
+    use axum::extract::DefaultBodyLimit;
+    use tower_http::set_header::SetResponseHeaderLayer;
+    let cfg = api.cfg.clone();
+    let mut v1 = api::doc::router(api)
+        .fallback(|| async { api::ApiError::not_found("route") })
+        .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            header::HeaderValue::from_static("nosniff"),
+        ))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_millis(cfg.request_timeout_ms),
+        ));
+    if !cfg.cors_origins.is_empty() {
+        let origins: Vec<header::HeaderValue> = cfg.cors_origins.iter().filter_map(|o| o.parse().ok()).collect();
+        v1 = v1.layer(
+            tower_http::cors::CorsLayer::new()
+                .allow_origin(origins)
+                .allow_methods([
+                    axum::http::Method::GET,
+                    axum::http::Method::POST,
+                    axum::http::Method::PUT,
+                    axum::http::Method::PATCH,
+                    axum::http::Method::DELETE,
+                ])
+                .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::IF_MATCH])
+                .expose_headers([header::ETAG]),
+        );
+    }
+    router(state).merge(v1)
 }
 
 /// Binds `addr`.

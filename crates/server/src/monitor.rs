@@ -43,6 +43,8 @@ pub struct DomainState {
     pub mode: String,
     /// 0 healthy, 1 degraded, 2 recovering.
     pub mode_code: u8,
+    /// Milliseconds in this mode.
+    pub since_ms: u64,
     /// Journaled writes the primary has not seen, bytes.
     pub journal_bytes: u64,
     /// Reads answered by the files because the primary failed.
@@ -79,6 +81,7 @@ fn domains(opened: &Opened) -> Vec<DomainState> {
             },
             journal_bytes: s.journal_bytes,
             fallbacks: s.fallbacks,
+            since_ms: s.since_ms,
             dual_write_failures: s.dual_write_failures,
             compensations: s.compensations,
             inconsistencies: s.inconsistencies,
@@ -107,6 +110,8 @@ pub struct Snapshot {
     pub disk: Option<Disk>,
     /// Memory.
     pub memory: Memory,
+    /// When it was taken (a server answers a stale snapshot as not ready).
+    pub taken_at: chrono::DateTime<chrono::Utc>,
 }
 
 fn disk(path: &Path) -> Option<Disk> {
@@ -151,7 +156,7 @@ pub async fn collect(opened: &Opened) -> Snapshot {
     let ready = backends.iter().any(|b| b.backend == "file" && b.up);
     let domains = domains(opened);
     let root = opened.files.config().root.clone();
-    Snapshot { ready, backends, domains, disk: disk(&root), memory: memory() }
+    Snapshot { ready, backends, domains, disk: disk(&root), memory: memory(), taken_at: chrono::Utc::now() }
 }
 
 /// The body anyone may see: readiness, each backend up or down, each

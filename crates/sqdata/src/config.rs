@@ -177,7 +177,8 @@ pub struct Config {
     pub api: ApiConfig,
 }
 
-/// `[api]`: the HTTP service (`sqdata serve`).
+/// `[api]`: the HTTP service (`sqdata serve`): probes, the REST API's
+/// tokens and limits.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ApiConfig {
@@ -188,11 +189,64 @@ pub struct ApiConfig {
     /// URLs, errors) on a non-loopback bind. Without it only a loopback
     /// bind shows the detail; everyone else gets states and counts.
     pub metrics_token: Option<String>,
+    /// The signing keys of access tokens: a file (mode 0600, written by
+    /// `sqdata init`) of `kid = base64 key` lines, the first signing, the
+    /// others still verifying (rotation). Relative to `file.root`.
+    pub jwt_key_file: PathBuf,
+    /// Access-token lifetime, seconds.
+    pub access_ttl_s: u64,
+    /// A login session's absolute lifetime, seconds (refresh tokens rotate
+    /// within it).
+    pub session_ttl_s: u64,
+    /// `iss` and `aud` of the tokens.
+    pub issuer: String,
+    /// Failed logins in a row that lock a user.
+    pub lockout_failures: u32,
+    /// How long a lockout lasts, seconds.
+    pub lockout_s: u64,
+    /// Login attempts per minute per client address and per user name.
+    pub login_per_minute: u32,
+    /// Requests per second per principal (a user or a key), burst included.
+    pub requests_per_second: u32,
+    /// Largest request body, bytes.
+    pub max_body_bytes: usize,
+    /// Longest a request may take, ms.
+    pub request_timeout_ms: u64,
+    /// Origins allowed to call the API from a browser (CORS); empty: none.
+    pub cors_origins: Vec<String>,
+    /// Concurrent password hashings (Argon2id takes ~19 MiB and a core each).
+    pub password_hashers: usize,
+    /// HTTPS: a PEM certificate chain (needs a build with TLS, the full
+    /// tier's). Relative to `file.root`.
+    pub tls_cert_file: Option<PathBuf>,
+    /// HTTPS: the PEM private key. Relative to `file.root`.
+    pub tls_key_file: Option<PathBuf>,
+    /// Serve plain HTTP on a non-loopback address (behind a TLS-terminating
+    /// proxy on a trusted network). Off: such a bind refuses to start.
+    pub allow_plain_http: bool,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig { probe_interval_ms: 2000, metrics_token: None }
+        ApiConfig {
+            probe_interval_ms: 2000,
+            metrics_token: None,
+            jwt_key_file: PathBuf::from("_secrets/jwt.keys"),
+            access_ttl_s: 900,
+            session_ttl_s: 86_400,
+            issuer: "sqdata".into(),
+            lockout_failures: 5,
+            lockout_s: 900,
+            login_per_minute: 10,
+            requests_per_second: 200,
+            max_body_bytes: 1 << 20,
+            request_timeout_ms: 30_000,
+            cors_origins: Vec::new(),
+            password_hashers: 1,
+            tls_cert_file: None,
+            tls_key_file: None,
+            allow_plain_http: false,
+        }
     }
 }
 
@@ -201,6 +255,21 @@ impl std::fmt::Debug for ApiConfig {
         f.debug_struct("ApiConfig")
             .field("probe_interval_ms", &self.probe_interval_ms)
             .field("metrics_token", &self.metrics_token.as_ref().map(|_| "<redacted>"))
+            .field("jwt_key_file", &self.jwt_key_file)
+            .field("access_ttl_s", &self.access_ttl_s)
+            .field("session_ttl_s", &self.session_ttl_s)
+            .field("issuer", &self.issuer)
+            .field("lockout_failures", &self.lockout_failures)
+            .field("lockout_s", &self.lockout_s)
+            .field("login_per_minute", &self.login_per_minute)
+            .field("requests_per_second", &self.requests_per_second)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("request_timeout_ms", &self.request_timeout_ms)
+            .field("cors_origins", &self.cors_origins)
+            .field("password_hashers", &self.password_hashers)
+            .field("tls_cert_file", &self.tls_cert_file)
+            .field("tls_key_file", &self.tls_key_file)
+            .field("allow_plain_http", &self.allow_plain_http)
             .finish()
     }
 }
@@ -208,8 +277,26 @@ impl std::fmt::Debug for ApiConfig {
 impl ApiConfig {
     /// Checks the values.
     pub fn validate(&self) -> Result<()> {
-        if self.probe_interval_ms == 0 {
-            return Err(Error::Config("api.probe_interval_ms must be positive".into()));
+        let positive = [
+            ("api.probe_interval_ms", self.probe_interval_ms),
+            ("api.access_ttl_s", self.access_ttl_s),
+            ("api.session_ttl_s", self.session_ttl_s),
+            ("api.lockout_s", self.lockout_s),
+            ("api.request_timeout_ms", self.request_timeout_ms),
+            ("api.lockout_failures", u64::from(self.lockout_failures)),
+            ("api.login_per_minute", u64::from(self.login_per_minute)),
+            ("api.requests_per_second", u64::from(self.requests_per_second)),
+            ("api.max_body_bytes", self.max_body_bytes as u64),
+            ("api.password_hashers", self.password_hashers as u64),
+        ];
+        if let Some((k, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(Error::Config(format!("{k} must be positive")));
+        }
+        if self.access_ttl_s > self.session_ttl_s {
+            return Err(Error::Config("api.access_ttl_s must not exceed api.session_ttl_s".into()));
+        }
+        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
+            return Err(Error::Config("api.tls_cert_file and api.tls_key_file go together".into()));
         }
         if let Some(t) = &self.metrics_token
             && t.len() < 16
@@ -217,6 +304,19 @@ impl ApiConfig {
             return Err(Error::Config("api.metrics_token must be at least 16 characters".into()));
         }
         Ok(())
+    }
+
+    /// Makes a relative key file relative to `root`.
+    pub fn rooted(mut self, root: &Path) -> ApiConfig {
+        if self.jwt_key_file.is_relative() {
+            self.jwt_key_file = root.join(&self.jwt_key_file);
+        }
+        for p in [&mut self.tls_cert_file, &mut self.tls_key_file].into_iter().flatten() {
+            if p.is_relative() {
+                *p = root.join(&*p);
+            }
+        }
+        self
     }
 }
 
@@ -395,8 +495,8 @@ password = \"\"\n\
 # Row validation of the driver; unset = on for servers >= 24, off for older ones (18.16 rejects it).\n\
 # validation = true\n\
 compression = \"lz4\"\n\
-# Deals are acknowledged once written here, then inserted in batches.\n\
-journal_dir = \"sqdata-data/_clickhouse_journal\"\n\
+# Deals are acknowledged once written here, then inserted in batches. Relative paths are under file.root.\n\
+journal_dir = \"_clickhouse_journal\"\n\
 flush_rows = 10000\n\
 flush_interval_ms = 1000\n\
 timeout_ms = 30000\n\
@@ -440,7 +540,30 @@ const API_DEFAULT_TOML: &str = "[api]\n\
 # sqdata serve: the background probe behind /readyz and /metrics (requests never probe), ms.\n\
 probe_interval_ms = 2000\n\
 # A bearer token (16+ characters) for the detailed /readyz body on a non-loopback bind.\n\
-# metrics_token = \"...\"\n";
+# metrics_token = \"...\"\n\
+# The REST API: access tokens are signed with the first key of this file (mode 0600, written by\n\
+# `sqdata init`; `kid = base64 key` lines, older keys still verify). Relative paths are under file.root.\n\
+jwt_key_file = \"_secrets/jwt.keys\"\n\
+access_ttl_s = 900\n\
+# A login's absolute lifetime; refresh tokens rotate within it.\n\
+session_ttl_s = 86400\n\
+issuer = \"sqdata\"\n\
+# Failed logins in a row that lock a user, and for how long (seconds).\n\
+lockout_failures = 5\n\
+lockout_s = 900\n\
+login_per_minute = 10\n\
+requests_per_second = 200\n\
+max_body_bytes = 1048576\n\
+request_timeout_ms = 30000\n\
+# Browser origins allowed to call the API (CORS); none by default.\n\
+cors_origins = []\n\
+# Concurrent Argon2id password hashings (a login storm cannot take every core).\n\
+password_hashers = 1\n\
+# HTTPS (builds with TLS: the full tier): PEM files, relative paths under file.root.\n\
+# tls_cert_file = \"_secrets/server.crt\"\n\
+# tls_key_file = \"_secrets/server.key\"\n\
+# Plain HTTP on a non-loopback address (only behind a TLS proxy on a trusted network).\n\
+allow_plain_http = false\n";
 
 /// The `[archive]` defaults (checked against `ArchiveConfig::default()`).
 const ARCHIVE_DEFAULT_TOML: &str = "[archive]\n\

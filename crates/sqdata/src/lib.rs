@@ -20,6 +20,10 @@ pub use config::{ApiConfig, Backend, Config, DEFAULT_CONFIG_FILE, Routes, Routin
 #[cfg(feature = "sample")]
 pub use sqdata_core::sample;
 pub use sqdata_core::{
+    AccessEntry, ApiKey, AuthStore, Grant, Refresh, Right, Role, Session, User, UserChange, UserStatus,
+    validate_user_name,
+};
+pub use sqdata_core::{
     Account, AccountCode, Adjust, AggregateBy, AggregateQuery, AssetRow, AssetStore, AssetStoreExt, AuditEntry,
     AuditQuery, BackendHealth, Bar, BarKey, BarOverview, BarSeries, BarStore, BarWriteMode, BookId, BookName, BoxError,
     Code, DEFAULT_QUOTE_TTL, DateRange, Deal, DealAggregate, DealKind, DealQuery, DealScope, DealStore, DealStoreExt,

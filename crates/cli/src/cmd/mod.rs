@@ -14,6 +14,7 @@ pub(crate) mod positions;
 pub(crate) mod registry;
 pub(crate) mod serve;
 pub(crate) mod silverquant;
+pub(crate) mod users;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -20,7 +20,7 @@ pub(crate) struct Actor {
 }
 
 impl Actor {
-    fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         self.actor.clone().or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "sqdata-cli".into())
     }
 }

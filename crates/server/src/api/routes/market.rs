@@ -1,0 +1,182 @@
+//! Market data any signed-in caller may read: K-lines (rows, or columns for
+//! pandas; never silently truncated — a longer range answers `next_from` to
+//! continue from) and the latest quotes.
+
+use axum::extract::{Path, State};
+use chrono::NaiveDateTime;
+use serde::Serialize;
+use sqdata::{Adjust, BarKey, Code, Period, TimeRange};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{Errors, Params};
+use crate::api::reply::{ApiError, ApiResult, ok};
+use crate::api::{Api, Principal};
+
+/// Most bars one answer carries.
+pub const MAX_BARS: u64 = 20_000;
+
+/// One bar.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BarOut {
+    /// `YYYY-MM-DD HH:MM:SS`.
+    pub datetime: String,
+    /// Open.
+    pub open: f64,
+    /// High.
+    pub high: f64,
+    /// Low.
+    pub low: f64,
+    /// Close.
+    pub close: f64,
+    /// Volume.
+    pub volume: u64,
+    /// Amount.
+    pub amount: f64,
+}
+
+/// The same bars as columns (pandas: `DataFrame(columns)`).
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct ColumnsOut {
+    /// Times.
+    pub datetime: Vec<String>,
+    /// Opens.
+    pub open: Vec<f64>,
+    /// Highs.
+    pub high: Vec<f64>,
+    /// Lows.
+    pub low: Vec<f64>,
+    /// Closes.
+    pub close: Vec<f64>,
+    /// Volumes.
+    pub volume: Vec<u64>,
+    /// Amounts.
+    pub amount: Vec<f64>,
+}
+
+/// A K-line answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KlinesOut {
+    /// Code.
+    pub code: String,
+    /// Period.
+    pub period: String,
+    /// Adjustment.
+    pub adjust: String,
+    /// Bars in this answer.
+    pub count: u64,
+    /// Rows (layout=rows).
+    pub bars: Option<Vec<BarOut>>,
+    /// Columns (layout=columns).
+    pub columns: Option<ColumnsOut>,
+    /// More bars follow: ask again with `from` = this time. Null: that was all.
+    pub next_from: Option<String>,
+}
+
+/// A quote.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuoteOut {
+    /// Code.
+    pub code: String,
+    /// The quote's fields.
+    #[schema(value_type = Object)]
+    pub quote: serde_json::Value,
+}
+
+fn when(name: &str, v: &str) -> sqdata::Result<NaiveDateTime> {
+    if v.len() <= 10 {
+        Ok(sqdata::validate::date(name, v)?.and_hms_opt(0, 0, 0).unwrap_or_default())
+    } else {
+        sqdata::validate::datetime(name, v)
+    }
+}
+
+/// A series' bars in a range (`from`/`to`: a day or a time), at most `limit`
+/// (default and ceiling 20000) per answer, `next_from` when more follow.
+#[utoipa::path(get, path = "/klines/{code}", tag = "market",
+    params(("code" = String, Path), ("period" = Option<String>, Query), ("adjust" = Option<String>, Query),
+           ("from" = Option<String>, Query), ("to" = Option<String>, Query), ("limit" = Option<u32>, Query),
+           ("layout" = Option<String>, Query)),
+    security(("bearer" = ["authenticated"]), ("api_key" = ["authenticated"])),
+    responses((status = 200, body = inline(crate::api::Envelope<KlinesOut>)), Errors))]
+pub async fn klines(State(api): super::State, p: Principal, Path(code): Path<String>, q: Params) -> ApiResult {
+    q.only(&["period", "adjust", "from", "to", "limit", "layout"])?;
+    let code = Code::parse_field("code", &code)?;
+    let period: Period = q.parse("period", |v| v.parse())?.unwrap_or(Period::Day1);
+    let adjust: Adjust = q.parse("adjust", |v| v.parse())?.unwrap_or(Adjust::Qfq);
+    let range = TimeRange { from: q.parse("from", |v| when("from", v))?, to: q.parse("to", |v| when("to", v))? };
+    range.validate()?;
+    let limit = q.number("limit", 1, MAX_BARS)?.unwrap_or(MAX_BARS) as usize;
+    let columns = match q.text("layout").unwrap_or("rows") {
+        "rows" => false,
+        "columns" => true,
+        other => return Err(ApiError::bad("layout", format!("invalid layout {other:?}: expected rows or columns"))),
+    };
+    let mut bars = api.opened.stores.bars.load_bars(&BarKey::new(code, period, adjust), range).await?;
+    let next_from = (bars.len() > limit).then(|| bars[limit].datetime.format("%Y-%m-%d %H:%M:%S").to_string());
+    bars.truncate(limit);
+    let fmt = |t: &NaiveDateTime| t.format("%Y-%m-%d %H:%M:%S").to_string();
+    let (rows, cols) = if columns {
+        let mut c = ColumnsOut::default();
+        for b in &bars {
+            c.datetime.push(fmt(&b.datetime));
+            c.open.push(b.open);
+            c.high.push(b.high);
+            c.low.push(b.low);
+            c.close.push(b.close);
+            c.volume.push(b.volume);
+            c.amount.push(b.amount);
+        }
+        (None, Some(c))
+    } else {
+        let rows = bars
+            .iter()
+            .map(|b| BarOut {
+                datetime: fmt(&b.datetime),
+                open: b.open,
+                high: b.high,
+                low: b.low,
+                close: b.close,
+                volume: b.volume,
+                amount: b.amount,
+            })
+            .collect();
+        (Some(rows), None)
+    };
+    api.log_read(&p, "/api/v1/klines/{code}", None, 200);
+    Ok(ok(KlinesOut {
+        code: code.to_string(),
+        period: period.to_string(),
+        adjust: adjust.to_string(),
+        count: bars.len() as u64,
+        bars: rows,
+        columns: cols,
+        next_from,
+    }))
+}
+
+/// The live quotes of `codes` (comma-separated); expired or unknown codes are left out.
+#[utoipa::path(get, path = "/quotes", tag = "market", params(("codes" = String, Query)),
+    security(("bearer" = ["authenticated"]), ("api_key" = ["authenticated"])),
+    responses((status = 200, body = inline(crate::api::Envelope<Vec<QuoteOut>>)), Errors))]
+pub async fn quotes(State(api): super::State, p: Principal, q: Params) -> ApiResult {
+    q.only(&["codes"])?;
+    let raw = q.text("codes").ok_or_else(|| ApiError::bad("codes", "codes is required"))?;
+    let list: Vec<&str> = raw.split(',').filter(|s| !s.trim().is_empty()).collect();
+    if list.len() > 5000 {
+        return Err(ApiError::bad("codes", "at most 5000 codes"));
+    }
+    let codes = list.iter().map(|c| Code::parse_field("codes", c.trim())).collect::<sqdata::Result<Vec<_>>>()?;
+    let got = api.opened.stores.quotes.get_quotes(&codes).await?;
+    api.log_read(&p, "/api/v1/quotes", None, 200);
+    Ok(ok(got
+        .iter()
+        .map(|q| QuoteOut { code: q.code.to_string(), quote: serde_json::to_value(q).unwrap_or_default() })
+        .collect::<Vec<_>>()))
+}
+
+/// The routes of this area.
+pub fn router() -> OpenApiRouter<std::sync::Arc<Api>> {
+    OpenApiRouter::new().routes(routes!(klines)).routes(routes!(quotes))
+}
