@@ -1,6 +1,6 @@
 //! Configuration of the ClickHouse backend.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sqdata_core::{Error, Result};
@@ -24,7 +24,10 @@ pub struct ClickHouseConfig {
     /// Block compression over HTTP: `lz4` or `none` (the chdb-http test shim
     /// needs `none`).
     pub compression: String,
-    /// Where acknowledged-but-unflushed deals are journaled.
+    /// Where acknowledged-but-unflushed deals are journaled. Relative paths
+    /// are under the files' root (`[file] root`, see
+    /// [`rooted`](ClickHouseConfig::rooted)), so every process on one data
+    /// folder shares it, whatever its current directory.
     pub journal_dir: PathBuf,
     /// Flush the deal buffer at this many rows…
     pub flush_rows: usize,
@@ -48,7 +51,7 @@ impl Default for ClickHouseConfig {
             password: String::new(),
             validation: None,
             compression: "lz4".into(),
-            journal_dir: PathBuf::from("sqdata-data/_clickhouse_journal"),
+            journal_dir: PathBuf::from("_clickhouse_journal"),
             flush_rows: 10_000,
             flush_interval_ms: 1000,
             timeout_ms: 30_000,
@@ -76,6 +79,15 @@ impl std::fmt::Debug for ClickHouseConfig {
 }
 
 impl ClickHouseConfig {
+    /// This config with a relative `journal_dir` under `root` (the files'
+    /// root, as the facade does for every folder it opens).
+    pub fn rooted(mut self, root: &Path) -> ClickHouseConfig {
+        if self.journal_dir.is_relative() {
+            self.journal_dir = root.join(&self.journal_dir);
+        }
+        self
+    }
+
     /// Checks the values.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Config(format!("clickhouse: {m}")));
@@ -101,5 +113,14 @@ mod tests {
         let c = ClickHouseConfig { password: "s3cret".into(), ..Default::default() };
         assert!(!format!("{c:?}").contains("s3cret"));
         assert!(ClickHouseConfig { database: "a-b".into(), ..Default::default() }.validate().is_err());
+    }
+
+    #[test]
+    fn a_relative_journal_dir_is_under_the_root() {
+        let root = Path::new("/data/sq");
+        let c = |dir: &str| ClickHouseConfig { journal_dir: dir.into(), ..Default::default() }.rooted(root).journal_dir;
+        assert_eq!(c("chj"), root.join("chj"));
+        assert_eq!(c("/var/lib/sqdata/chj"), PathBuf::from("/var/lib/sqdata/chj"));
+        assert_eq!(ClickHouseConfig::default().rooted(root).journal_dir, root.join("_clickhouse_journal"));
     }
 }

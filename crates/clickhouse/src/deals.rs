@@ -11,7 +11,7 @@ use sqdata_core::{
     RecordOutcome, Result, async_trait, validate,
 };
 
-use crate::core::{BACKEND, BookRow, ClickHouseStore, Inner};
+use crate::core::{BookRow, ClickHouseStore, Inner, joined};
 use crate::rows::*;
 
 #[derive(Debug, Row, Deserialize)]
@@ -193,20 +193,11 @@ impl DealStore for ClickHouseStore {
         if fresh.is_empty() {
             return Ok(outcome);
         }
-        let journal = inner.journal.clone();
-        let to_append = fresh.clone();
-        let ends = tokio::task::spawn_blocking(move || journal.lock().append(&to_append)).await.map_err(|e| {
-            Error::Backend { backend: BACKEND, message: e.to_string(), retryable: true, source: None }
-        })??;
-        let full = {
-            let mut p = inner.pending.lock();
-            for (end, d) in ends.into_iter().zip(fresh) {
-                p.ids.insert((d.book.clone(), d.id.clone()));
-                p.rows.push((end, d));
-                outcome.inserted += 1;
-            }
-            p.rows.len() >= inner.cfg.flush_rows
-        };
+        // journaled and pending in one critical section (see journal_deals)
+        let journaling = inner.clone();
+        let (n, full) =
+            tokio::task::spawn_blocking(move || journaling.journal_deals(fresh)).await.map_err(joined)??;
+        outcome.inserted += n as u64;
         if full {
             inner.notify.notify_one();
         }

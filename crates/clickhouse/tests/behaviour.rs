@@ -250,3 +250,31 @@ async fn ddl_follows_the_server_version_and_stats_report_storage() {
     assert!(h.up && h.details.contains_key("tables"), "{h:?}");
     assert_eq!(v.major, 18, "this test checks the 18.16 flavour; the modern flavour is unit-tested in schema.rs");
 }
+
+/// A store that is gone (a strategy that died with ClickHouse out of reach)
+/// leaves acknowledged deals in its journal: a live store on the same
+/// folder adopts and flushes them within seconds, with no restart and no
+/// deal recorded by it.
+#[tokio::test]
+async fn a_live_store_adopts_the_journal_of_one_that_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = common::config(common::env("SQDATA_TEST_CLICKHOUSE_URL"), dir.path());
+    let live = ClickHouseStore::open(good.clone()).unwrap();
+    let _drop = common::DropDb(live.clone());
+    let port = sqdata_testkit::procs::free_port();
+    let down = ClickHouseConfig { url: format!("http://127.0.0.1:{port}"), timeout_ms: 300, ..good };
+    let gone = ClickHouseStore::open(down).unwrap();
+    let book = BookId::new("55009728", "adopted").unwrap();
+    let deals: Vec<Deal> = (0..20).map(|i| deal(&book, i)).collect();
+    assert_eq!(gone.record_batch(&deals).await.unwrap().inserted, 20);
+    drop(gone);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if all_ids(&live, &book).await.len() == 20 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the gone store's deals never reached ClickHouse");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(live.pending_deals(), 0);
+}

@@ -421,7 +421,8 @@ proptest! {
 
     #[test]
     fn ticks(c in code(), high in float(), low in float(), more in prop::collection::vec((code(), float(), float()), 0..6)) {
-        let valid = high.is_finite() && low.is_finite() && high >= 0.0 && low >= 0.0 && high >= low;
+        let valid = high.is_finite() && low.is_finite() && high >= 0.0 && low >= 0.0 && high >= low
+            && high <= crate::position::MAX_TICK_PRICE;
         match PriceTick::new(c, high, low) {
             Ok(t) => {
                 prop_assert!(valid);

@@ -99,9 +99,10 @@ pub(crate) fn route(config: &Config, backend: Backend, domains: &[Domain], store
         }
         #[cfg(feature = "clickhouse")]
         Backend::Clickhouse => {
-            config.clickhouse.validate()?;
-            let timeout = Some(Duration::from_millis(config.clickhouse.timeout_ms));
-            let c = ClickHouseStore::open(config.clickhouse.clone())?;
+            let cfg = config.clickhouse.clone().rooted(&config.file.root);
+            cfg.validate()?;
+            let timeout = Some(Duration::from_millis(cfg.timeout_ms));
+            let c = ClickHouseStore::open(cfg)?;
             let c = Arc::new(Observed::new("clickhouse", timeout, Arc::new(c)));
             stores.backends.push(c.clone());
             Stores { deals: c.clone(), assets: c.clone(), bars: c, ..stores.clone() }

@@ -3,13 +3,23 @@
 //! - **One file per process.** [`Journal::open`] claims
 //!   `<stem>-<pid>-<n>.journal` under an exclusive lock on
 //!   `<stem>-<pid>-<n>.lock` (taken before the journal file exists, so no
-//!   other process can mistake a new journal for an orphan). Nobody else
-//!   ever writes, cuts or clears it while its owner lives.
+//!   other process can mistake a new journal for an orphan; a lock file
+//!   removed between its open and the lock is not trusted, see
+//!   [`LockFile::is_current`]). Nobody else ever writes, cuts or clears it
+//!   while its owner lives. A name that cannot be claimed (a file of
+//!   another user: the same pid in another container) is skipped.
 //! - **Orphans are adopted.** A journal of the same stem whose lock is free
 //!   belonged to a process that is gone (or closed it): its complete entries
 //!   past its checkpoint are appended to the adopter's journal durably, and
-//!   only then is it removed. `<stem>.journal` (the name older versions
-//!   shared) is adopted the same way.
+//!   only then is it removed (checkpoint, journal, lock). Each orphan is on
+//!   its own: one that cannot be taken (a lock file another user owns) is
+//!   logged once, reported in the [`Adoption`] and left for a later round;
+//!   the others are adopted, and opening a journal never fails because of
+//!   someone else's orphan.
+//! - **The legacy journal** `<stem>.journal` (the name older versions
+//!   shared, written without a lock and read by path) is adopted only when
+//!   no process has it open (Linux: `/proc/*/fd`); while one has, or when
+//!   that cannot be known, it is kept and a warning names it once.
 //! - **A torn tail is cut.** A last line without its newline was being
 //!   written when its writer died and was never acknowledged.
 //! - **Durable.** Entries are fdatasync'd before [`Journal::append`]
@@ -17,10 +27,20 @@
 //!   is acknowledged; the checkpoint is replaced atomically. A failed append
 //!   cuts the file back.
 //! - **No litter.** A journal dropped with everything applied removes its
-//!   files; one left by a killed process is removed by its adopter.
+//!   files; one left by a killed process is removed by its adopter, which
+//!   also removes lock and checkpoint files with no journal beside them
+//!   (once their lock can be taken) and checkpoint temp files older than a
+//!   minute.
 //! - **A checkpoint** records how far the entries were applied; once
-//!   everything is applied the file starts over.
+//!   everything is applied the file starts over. A checkpoint is never
+//!   trusted past its journal: opening persists it clamped to the journal's
+//!   length (0 for a new journal), so a journal that takes over a name (pid
+//!   reuse) never inherits a stale one. A crash between any two steps leaves
+//!   at worst entries already applied to be applied again, never one counted
+//!   applied that was not: entries must be safe to apply twice (state-based
+//!   units; deals deduplicated by id).
 
+use std::collections::{BTreeSet, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -28,9 +48,37 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::fs::{Durability, complete_lines, create_dir_all_synced, cut_back, remove_if_exists, replace_atomic};
+use super::fs::{
+    Durability, complete_lines, create_dir_all_synced, cut_back, remove_if_exists, replace_atomic, sync_dir,
+};
 use super::lock::{LockFile, try_lock_exclusive};
 use crate::error::{Error, Result};
+
+mod adopt;
+#[cfg(test)]
+mod tests;
+
+/// Names tried by [`Journal::open`] before it gives up.
+const MAX_CLAIMS: u32 = 1024;
+
+/// What one round of [`Journal::adopt`] did.
+#[derive(Debug, Default)]
+pub struct Adoption {
+    /// Entries appended to the adopter's journal.
+    pub entries: usize,
+    /// Orphaned journals taken over and removed.
+    pub journals: usize,
+    /// What could not be handled, each with its path; it stays for a later
+    /// round (each is also logged as a warning, once).
+    pub errors: Vec<(PathBuf, Error)>,
+}
+
+impl Adoption {
+    fn fail(&mut self, path: &Path, e: Error) {
+        adopt::warn_once(path, &format!("journal adoption skipped this file: {e}"));
+        self.errors.push((path.to_path_buf(), e));
+    }
+}
 
 /// One journal file owned by this process.
 #[derive(Debug)]
@@ -53,13 +101,16 @@ pub struct Journal {
 impl Drop for Journal {
     fn drop(&mut self) {
         // Everything applied: nothing to adopt, so leave nothing behind
-        // (journal and checkpoint first, the lock last, while still held).
-        if self.applied == self.len {
-            let _ = std::fs::remove_file(&self.path);
+        // (the checkpoint first: one left without its journal would be
+        // inherited by the next journal of this name; the lock last, while
+        // still held). Without its lock (an adopted orphan, already
+        // removed) the names may belong to someone else by now.
+        if self.applied == self.len
+            && let Some(l) = self.lock.take()
+        {
             let _ = std::fs::remove_file(&self.ckpt);
-            if let Some(l) = self.lock.take() {
-                let _ = std::fs::remove_file(l.path());
-            }
+            let _ = std::fs::remove_file(&self.path);
+            let _ = std::fs::remove_file(l.path());
         }
     }
 }
@@ -70,24 +121,19 @@ fn io(path: &Path, e: std::io::Error) -> Error {
 
 impl Journal {
     /// Claims a journal of `stem` in `dir` (created durably if missing) and
-    /// adopts the orphans of that stem. A fully applied journal is cut to
-    /// zero at once (`reset_bytes` = 0) or once it exceeds `reset_bytes`.
+    /// adopts the orphans of that stem (an orphan that cannot be taken is
+    /// logged and left). A fully applied journal is cut to zero at once
+    /// (`reset_bytes` = 0) or once it exceeds `reset_bytes`.
     pub fn open(dir: &Path, stem: &str, reset_bytes: u64) -> Result<Journal> {
         if stem.is_empty() || !stem.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(Error::invalid("journal stem", stem, "letters, digits and '_' only"));
         }
         create_dir_all_synced(dir)?;
-        let pid = std::process::id();
-        let mut n = 0u32;
-        let (name, lock) = loop {
-            let name = format!("{stem}-{pid}-{n}");
-            if let Some(l) = try_lock_exclusive(&dir.join(format!("{name}.lock")))? {
-                break (name, l);
-            }
-            n += 1;
-        };
+        let (name, lock) = claim(dir, stem)?;
         let mut j = Journal::open_file(dir, stem, &name, lock, reset_bytes)?;
-        j.adopt_orphans()?;
+        if let Err(e) = j.adopt() {
+            adopt::warn_once(dir, &format!("could not look for orphaned journals: {e}"));
+        }
         Ok(j)
     }
 
@@ -102,7 +148,15 @@ impl Journal {
         if complete < bytes.len() as u64 {
             file.set_len(complete).and_then(|_| file.sync_data()).map_err(|e| io(&path, e))?;
         }
-        let applied = read_checkpoint(&ckpt)?.min(complete);
+        let stored = read_checkpoint(&ckpt)?;
+        let applied = stored.min(complete);
+        if stored > applied {
+            // Past its journal (a new journal, or one cut after the
+            // checkpoint; a crash between two removals, then this name
+            // again): persisted clamped before anything is appended, or the
+            // next entries would count as applied.
+            replace_atomic(&ckpt, applied.to_string().as_bytes(), Durability::Fsync)?;
+        }
         file.seek(SeekFrom::End(0)).map_err(|e| io(&path, e))?;
         Ok(Journal {
             dir: dir.to_path_buf(),
@@ -121,48 +175,121 @@ impl Journal {
 
     /// Takes over the journals of this stem whose owner is gone: their
     /// entries past their checkpoint are appended here (durably), then they
-    /// are removed. Returns how many entries were adopted. Cheap when there
-    /// are none (one folder listing); call it again to catch processes that
-    /// died since.
-    pub fn adopt_orphans(&mut self) -> Result<usize> {
-        let entries = std::fs::read_dir(&self.dir).map_err(|e| io(&self.dir, e))?;
-        let mut adopted = 0;
-        for e in entries {
-            let fname = e.map_err(|e| io(&self.dir, e))?.file_name().to_string_lossy().into_owned();
-            let Some(other) = fname.strip_suffix(".journal") else { continue };
-            let ours = other == self.stem
-                || other
-                    .strip_prefix(self.stem.as_str())
-                    .and_then(|r| r.strip_prefix('-'))
-                    .is_some_and(|r| !r.is_empty() && r.chars().all(|c| c.is_ascii_digit() || c == '-'));
-            if !ours || other == self.name {
-                continue;
+    /// are removed; clears litter on the way (module docs). Each orphan is
+    /// handled on its own: what could not be taken is in
+    /// [`Adoption::errors`] and stays for a later call. An error only when
+    /// the folder cannot be listed. Cheap when there is nothing to do (one
+    /// folder listing); call it again to catch processes that died since.
+    pub fn adopt(&mut self) -> Result<Adoption> {
+        let names: Vec<String> = std::fs::read_dir(&self.dir)
+            .map_err(|e| io(&self.dir, e))?
+            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect();
+        let journals: HashSet<&str> = names.iter().filter_map(|n| n.strip_suffix(".journal")).collect();
+        let mut report = Adoption::default();
+        let mut litter = BTreeSet::new();
+        for fname in &names {
+            if let Some(other) = fname.strip_suffix(".journal") {
+                if self.is_ours(other)
+                    && other != self.name
+                    && let Err(e) = self.adopt_one(other, &mut report)
+                {
+                    report.fail(&self.dir.join(fname), e);
+                }
+            } else if let Some(other) = fname.strip_suffix(".lock").or_else(|| fname.strip_suffix(".checkpoint")) {
+                if self.is_ours(other) && other != self.name && !journals.contains(other) {
+                    litter.insert(other);
+                }
+            } else if let Some(other) = adopt::checkpoint_temp_of(fname)
+                && self.is_ours(other)
+            {
+                let path = self.dir.join(fname);
+                if let Err(e) = adopt::remove_if_stale(&path) {
+                    report.fail(&path, e);
+                }
             }
-            let lock_path = self.dir.join(format!("{other}.lock"));
-            let Some(l) = try_lock_exclusive(&lock_path)? else { continue };
-            let orphan_path = self.dir.join(&fname);
-            if !orphan_path.exists() {
-                // adopted and removed by another process a moment ago
-                drop(l);
-                continue;
-            }
-            let orphan = Journal::open_file(&self.dir, &self.stem, other, l, 0)?;
-            let lines = orphan.pending_lines()?;
-            if !lines.is_empty() {
-                self.append_raw(&lines.concat())?;
-                tracing::info!(
-                    journal = %orphan.path.display(),
-                    entries = lines.len(),
-                    "adopted the journal of a process that is gone"
-                );
-                adopted += lines.len();
-            }
-            remove_if_exists(&orphan.path)?;
-            remove_if_exists(&orphan.ckpt)?;
-            remove_if_exists(&lock_path)?;
-            super::fs::sync_dir(&self.dir)?;
         }
-        Ok(adopted)
+        for other in litter {
+            if let Err(e) = self.clear_litter(other) {
+                report.fail(&self.dir.join(format!("{other}.lock")), e);
+            }
+        }
+        Ok(report)
+    }
+
+    /// [`adopt`](Journal::adopt), returning how many entries were adopted
+    /// (counted even when another orphan could not be taken: that one is
+    /// logged and left for a later call).
+    pub fn adopt_orphans(&mut self) -> Result<usize> {
+        self.adopt().map(|r| r.entries)
+    }
+
+    /// Whether `other` (a file name without its extension) is a journal of
+    /// this stem: `<stem>` (legacy) or `<stem>-<pid>-<n>`.
+    fn is_ours(&self, other: &str) -> bool {
+        other == self.stem
+            || other
+                .strip_prefix(self.stem.as_str())
+                .and_then(|r| r.strip_prefix('-'))
+                .is_some_and(|r| !r.is_empty() && r.chars().all(|c| c.is_ascii_digit() || c == '-'))
+    }
+
+    fn adopt_one(&mut self, other: &str, report: &mut Adoption) -> Result<()> {
+        let lock_path = self.dir.join(format!("{other}.lock"));
+        let orphan_path = self.dir.join(format!("{other}.journal"));
+        let Some(l) = try_lock_exclusive(&lock_path)? else { return Ok(()) }; // its owner lives
+        if !l.is_current() {
+            return Ok(()); // adopted and removed by another process a moment ago
+        }
+        if !orphan_path.exists() {
+            // adopted by another process a moment ago: the lock file is
+            // the one this attempt created
+            return remove_if_exists(&lock_path);
+        }
+        if other == self.stem && !adopt::legacy_unused(&orphan_path) {
+            return Ok(());
+        }
+        let mut orphan = Journal::open_file(&self.dir, &self.stem, other, l, 0)?;
+        let lines = orphan.pending_lines()?;
+        if !lines.is_empty() {
+            self.append_raw(&lines.concat())?;
+            tracing::info!(
+                journal = %orphan.path.display(),
+                entries = lines.len(),
+                "adopted the journal of a process that is gone"
+            );
+            report.entries += lines.len();
+        }
+        report.journals += 1;
+        // The entries are safe here. The checkpoint goes first (one left
+        // without its journal would be inherited by the next of its name);
+        // a journal left without its checkpoint is adopted again later,
+        // which only applies entries twice. The lock is held to the end and
+        // taken from the orphan, whose drop then removes nothing (the names
+        // may be claimed anew the moment they are gone).
+        let _held = orphan.lock.take();
+        remove_if_exists(&orphan.ckpt)?;
+        if let Err(e) = remove_if_exists(&orphan.path) {
+            let _ = replace_atomic(&orphan.ckpt, orphan.len.to_string().as_bytes(), Durability::Fsync);
+            return Err(e);
+        }
+        remove_if_exists(&lock_path)?;
+        sync_dir(&self.dir)
+    }
+
+    /// A lock or checkpoint file of `other` with no journal beside it: gone
+    /// once its lock can be taken (a process claiming the name holds it
+    /// until its journal exists).
+    fn clear_litter(&self, other: &str) -> Result<()> {
+        let lock_path = self.dir.join(format!("{other}.lock"));
+        let Some(l) = try_lock_exclusive(&lock_path)? else { return Ok(()) };
+        if !l.is_current() || self.dir.join(format!("{other}.journal")).exists() {
+            return Ok(()); // changed since the listing: the next round looks again
+        }
+        remove_if_exists(&self.dir.join(format!("{other}.checkpoint")))?;
+        remove_if_exists(&lock_path)?;
+        drop(l);
+        Ok(())
     }
 
     /// This process's journal file.
@@ -216,7 +343,7 @@ impl Journal {
             return Err(io(&self.path, e));
         }
         if !self.dir_synced {
-            if let Err(e) = super::fs::sync_dir(&self.dir) {
+            if let Err(e) = sync_dir(&self.dir) {
                 cut_back(&self.file, self.len);
                 return Err(e);
             }
@@ -262,24 +389,53 @@ impl Journal {
     }
 
     /// Everything up to `offset` is applied (durably recorded). When that is
-    /// everything and the file is past its reset size, it starts over
-    /// (checkpoint first, so a crash in between replays nothing).
+    /// everything and the file is past its reset size, it starts over: the
+    /// checkpoint "0" first, then the cut. A crash in between leaves every
+    /// entry (all applied) to be applied again on the next open — the only
+    /// outcome of a crash here, harmless for entries safe to apply twice;
+    /// the other order could leave a checkpoint past an empty file.
     pub fn checkpoint(&mut self, offset: u64) -> Result<()> {
         let offset = offset.min(self.len);
         if offset == self.applied {
             return Ok(());
         }
+        if offset == self.len && self.len > self.reset_bytes {
+            replace_atomic(&self.ckpt, b"0", Durability::Fsync)?;
+            let cut = self.file.set_len(0).and_then(|_| self.file.sync_data());
+            // what the file holds now decides the offsets of the next entries
+            if self.file.metadata().map(|m| m.len()).unwrap_or(self.len) == 0 {
+                self.len = 0;
+                self.applied = 0;
+                let _ = self.file.seek(SeekFrom::Start(0));
+            } else {
+                self.applied = offset;
+            }
+            return cut.map_err(|e| io(&self.path, e));
+        }
         replace_atomic(&self.ckpt, offset.to_string().as_bytes(), Durability::Fsync)?;
         self.applied = offset;
-        if self.applied == self.len && self.len > self.reset_bytes {
-            replace_atomic(&self.ckpt, b"0", Durability::Fsync)?;
-            self.file.set_len(0).and_then(|_| self.file.sync_data()).map_err(|e| io(&self.path, e))?;
-            self.file.seek(SeekFrom::Start(0)).map_err(|e| io(&self.path, e))?;
-            self.len = 0;
-            self.applied = 0;
-        }
         Ok(())
     }
+}
+
+/// Locks the first free `<stem>-<pid>-<n>.lock`.
+fn claim(dir: &Path, stem: &str) -> Result<(String, LockFile)> {
+    let pid = std::process::id();
+    let mut n = 0u32;
+    let mut last = None;
+    for _ in 0..MAX_CLAIMS {
+        let name = format!("{stem}-{pid}-{n}");
+        match try_lock_exclusive(&dir.join(format!("{name}.lock"))) {
+            // removed by an adopter between the open and the lock: again
+            Ok(Some(l)) if !l.is_current() => continue,
+            Ok(Some(l)) => return Ok((name, l)),
+            Ok(None) => {}
+            // not ours to open (another user's file of this name): the next
+            Err(e) => last = Some(e),
+        }
+        n += 1;
+    }
+    Err(last.unwrap_or_else(|| io(dir, std::io::Error::other("no free journal name"))))
 }
 
 fn read_checkpoint(path: &Path) -> Result<u64> {
@@ -290,65 +446,5 @@ fn read_checkpoint(path: &Path) -> Result<u64> {
             .map_err(|_| Error::corrupt(path.display().to_string(), format!("bad checkpoint {s:?}"))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
         Err(e) => Err(io(path, e)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn tmp(tag: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!(
-            "sqdata-journal-{tag}-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let _ = std::fs::remove_dir_all(&d);
-        d
-    }
-
-    #[test]
-    fn two_writers_never_share_a_file_and_a_gone_one_is_adopted_once() {
-        let dir = tmp("adopt");
-        let mut a = Journal::open(&dir, "deals", 0).unwrap();
-        let mut b = Journal::open(&dir, "deals", 0).unwrap();
-        assert_ne!(a.path(), b.path());
-        a.append(&["a1"]).unwrap();
-        let ends = b.append(&["b1", "b2"]).unwrap();
-        b.checkpoint(ends[0]).unwrap(); // b1 applied, b2 not
-        // a live writer's journal is never taken
-        let c = Journal::open(&dir, "deals", 0).unwrap();
-        assert!(c.pending::<String>().unwrap().is_empty());
-        drop(b);
-        let mut d = Journal::open(&dir, "deals", 0).unwrap();
-        let got: Vec<String> = d.pending::<String>().unwrap().into_iter().map(|(_, s)| s).collect();
-        assert_eq!(got, vec!["b2"], "exactly the gone writer's unapplied entry");
-        assert_eq!(d.adopt_orphans().unwrap(), 0, "nothing adopted twice");
-        // an older version's shared journal (no lock file) is adopted too
-        std::fs::write(dir.join("deals.journal"), b"\"old\"\n\"tor").unwrap();
-        assert_eq!(d.adopt_orphans().unwrap(), 1, "the torn tail is not an entry");
-        assert!(!dir.join("deals.journal").exists());
-        drop((a, c, d));
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn checkpoint_resets_and_read_after_offsets() {
-        let dir = tmp("ckpt");
-        let mut j = Journal::open(&dir, "positions", 0).unwrap();
-        let ends = j.append(&[1u32, 2, 3]).unwrap();
-        assert_eq!(j.read_after::<u32>(ends[0]).unwrap().into_iter().map(|(_, v)| v).collect::<Vec<_>>(), vec![2, 3]);
-        assert_eq!(j.pending_bytes(), j.len());
-        j.checkpoint(*ends.last().unwrap()).unwrap();
-        assert_eq!((j.len(), j.pending_bytes()), (0, 0), "fully applied: starts over");
-        j.append(&[4u32]).unwrap();
-        let path = j.path().to_path_buf();
-        drop(j);
-        // another stem's orphan is not ours
-        let k = Journal::open(&dir, "deals", 0).unwrap();
-        assert!(k.pending::<u32>().unwrap().is_empty());
-        assert!(path.exists());
-        drop(k);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -22,6 +22,26 @@ impl LockFile {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Whether the locked file is still the one at its path. A lock file
+    /// removed (or replaced) between its open and the lock guards nothing:
+    /// whoever removed it held the lock and may have left the name to a new
+    /// file that another process locks. Callers that remove lock files
+    /// check this after locking and start over when it is false.
+    pub fn is_current(&self) -> bool {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            match (self.file.metadata(), std::fs::metadata(&self.path)) {
+                (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+                _ => false,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            self.path.exists()
+        }
+    }
 }
 
 impl Drop for LockFile {
@@ -64,6 +84,9 @@ mod tests {
         drop(a);
         let b = lock_exclusive(&p).unwrap();
         assert_eq!(b.path(), p);
+        assert!(b.is_current());
+        std::fs::remove_file(&p).unwrap();
+        assert!(!b.is_current(), "a removed lock file guards nothing");
         drop(b);
         let _ = std::fs::remove_file(&p);
     }
