@@ -50,6 +50,10 @@ pub struct DomainStatus {
     pub inconsistencies: u64,
     /// Differences repaired.
     pub repairs: u64,
+    /// Journal entries set aside because they could never be replayed (a
+    /// corrupt book file, an unreadable line): see
+    /// `<journal_dir>/<domain>-quarantine.jsonl`.
+    pub quarantined: u64,
     /// The last primary error.
     pub last_error: Option<String>,
 }
@@ -66,6 +70,7 @@ struct Inner {
     compensations: u64,
     inconsistencies: u64,
     repairs: u64,
+    quarantined: u64,
 }
 
 /// Breaker, counters, journal and write gate of one domain.
@@ -126,6 +131,7 @@ impl DomainState {
                 compensations: 0,
                 inconsistencies: 0,
                 repairs: 0,
+                quarantined: 0,
             }),
             journal: Arc::new(journal),
             gate: tokio::sync::RwLock::new(()),
@@ -175,12 +181,19 @@ impl DomainState {
         true
     }
 
-    pub(crate) fn recovered(&self) {
+    /// Recovering → healthy; returns whether it switched. A domain that
+    /// degraded again meanwhile (a primary failure, an adopted orphan
+    /// journal) stays degraded: the next probe recovers it again.
+    pub(crate) fn recovered(&self) -> bool {
         let mut g = self.inner.lock();
+        if g.mode != Mode::Recovering {
+            return false;
+        }
         g.failures = 0;
         self.set_mode(&mut g, Mode::Healthy);
         drop(g);
         self.alert("recovered", "primary back and brought up to date; serving from it again".into());
+        true
     }
 
     pub(crate) fn recovery_failed(&self, e: &Error) {
@@ -225,6 +238,13 @@ impl DomainState {
         if differences > 0 {
             self.alert("inconsistency", format!("verify found {differences} differences, repaired {repaired} records"));
         }
+    }
+
+    /// A journal entry set aside (see [`DomainStatus::quarantined`]).
+    pub(crate) fn quarantined(&self, detail: String) {
+        self.inner.lock().quarantined += 1;
+        metrics::counter!("sqdata_hybrid_quarantined_total", "domain" => self.name).increment(1);
+        self.alert("quarantine", detail);
     }
 
     pub(crate) fn repaired(&self) {
@@ -293,6 +313,7 @@ impl DomainState {
             compensations: g.compensations,
             inconsistencies: g.inconsistencies,
             repairs: g.repairs,
+            quarantined: g.quarantined,
             last_error: g.last_error.clone(),
         }
     }

@@ -138,12 +138,26 @@ impl Rollout {
         })
     }
 
-    /// Re-reads the state file now (after this process changed it).
+    /// Re-reads the state file now (after this process changed it). A
+    /// damaged file keeps the last good state and is reported (`damage`).
     pub(crate) fn refresh(&self) -> Result<()> {
         let stamp = file_stamp(&self.path);
-        let st = RolloutState::load(&self.path)?;
-        *self.cache.lock() = Cache { stamp, state: st, damage: None };
-        Ok(())
+        match RolloutState::load(&self.path) {
+            Ok(st) => {
+                *self.cache.lock() = Cache { stamp, state: st, damage: None };
+                Ok(())
+            }
+            Err(e) => {
+                self.damaged(&e);
+                Err(e)
+            }
+        }
+    }
+
+    /// Records that the state file could not be read or changed (the
+    /// process keeps its last good state).
+    pub(crate) fn damaged(&self, e: &Error) {
+        self.cache.lock().damage = Some(e.to_string());
     }
 
     /// What is wrong with the state file, while it is damaged.
@@ -290,6 +304,12 @@ pub struct RollbackReport {
     pub synced: Option<VerifyReport>,
     /// What was skipped and why.
     pub notes: Vec<String>,
+    /// Domains whose copy back was refused, with the reason: journaled
+    /// writes (of any process on the folder) the server has not seen, so
+    /// the files are ahead of it and a copy would undo them (a sold
+    /// position back). The switch to the files happens all the same.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub refused: BTreeMap<Domain, String>,
     /// The rollout state written.
     pub state: RolloutState,
     /// Wall time, sync included.
@@ -298,8 +318,9 @@ pub struct RollbackReport {
 
 impl Hybrid {
     /// `sqdata rollout rollback`: brings the files up to date from the
-    /// primary (where the primary has nothing journaled, i.e. is not behind),
-    /// then returns `accounts` (`None`: everyone) to the files stage.
+    /// primary (where no process on the folder has journaled writes the
+    /// primary has not seen, i.e. it is not behind), then returns
+    /// `accounts` (`None`: everyone) to the files stage.
     /// Every acknowledged write is already in the files (writes succeed
     /// only when the files took them), so a primary that cannot be reached
     /// does not stop the rollback: it is reported and skipped. The copy
@@ -309,15 +330,14 @@ impl Hybrid {
         let t = Instant::now();
         let mut domains = Vec::new();
         let mut notes = Vec::new();
+        let mut refused = BTreeMap::new();
         for d in Domain::DURABLE {
             if !self.active_domains().contains(&d) {
                 continue;
             }
-            let pending = self.lane(d).journal.pending_bytes();
-            if pending > 0 {
-                notes.push(format!(
-                    "{d}: {pending} journaled bytes, the files are ahead of the primary; nothing to copy back"
-                ));
+            if let Some(why) = self.behind(d).await? {
+                notes.push(why.clone());
+                refused.insert(d, why);
             } else {
                 domains.push(d);
             }
@@ -343,6 +363,44 @@ impl Hybrid {
         };
         let state = set_stage(self.config(), accounts, Stage::Files)?;
         self.refresh_rollout()?;
-        Ok(RollbackReport { synced, notes, state, elapsed_ms: t.elapsed().as_millis() as u64 })
+        Ok(RollbackReport { synced, notes, refused, state, elapsed_ms: t.elapsed().as_millis() as u64 })
+    }
+
+    /// Why the primary is behind the files for `d`, if it is: journals of
+    /// any process on the folder (this one's, live ones', those left by
+    /// processes that are gone, an older version's shared one) with entries
+    /// past their checkpoint, or units this process keeps in memory. This
+    /// process replays its own first when the primary answers.
+    async fn behind(&self, d: Domain) -> Result<Option<String>> {
+        if self.lane(d).mode() == crate::domain::Mode::Degraded && self.probe(d).await.is_ok() {
+            let _ = self.recover(d).await;
+        }
+        let dir = self.config().journal_dir.clone();
+        let pending =
+            tokio::task::spawn_blocking(move || crate::journal::pending_journals(&dir, d)).await.map_err(|e| {
+                Error::Backend {
+                    backend: "hybrid",
+                    message: format!("journal scan failed: {e}"),
+                    retryable: true,
+                    source: None,
+                }
+            })??;
+        let kept = self.lane(d).unjournaled.lock().len();
+        if pending.is_empty() && kept == 0 {
+            return Ok(None);
+        }
+        let mut what: Vec<String> =
+            pending.iter().map(|(p, n)| format!("{} ({n} bytes not replayed)", p.display())).collect();
+        if kept > 0 {
+            what.push(format!("{kept} units kept in this process's memory"));
+        }
+        Ok(Some(format!(
+            "{d}: copy back from the server refused: journaled writes it has not seen yet: {}; the files \
+             are ahead of the server there and a copy would undo them. Wait until the processes have \
+             recovered (`sqdata health` shows each domain's mode, and replays the journals of processes \
+             that are gone once the server answers; `sqdata verify` shows what still differs), then run \
+             `sqdata rollout rollback` again to copy the server's changes",
+            what.join(", ")
+        )))
     }
 }

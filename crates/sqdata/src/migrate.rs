@@ -11,11 +11,21 @@
 //!   format (so rollback needs no server-specific snapshot);
 //! - `manifest.json`: the scope, the domains, and whether it was rolled back.
 //!
-//! Rollback makes the target's scope equal to `target/` again (verify with
-//! the dump as the truth, repairing): what the migration added is deleted,
-//! what it overwrote is restored, nothing outside the scope is touched. The
-//! files are not changed by a migration, so they are not restored; the
-//! archive is there for a manual restore.
+//! Running processes keep writing while a migration runs. Each book is
+//! copied under its hybrid lock (`sqdata_hybrid::lock_book`), and after
+//! the adoption the migration waits two rollout polls (every process has
+//! then seen it) and checks the adopted books again, each under its lock,
+//! repairing the server from the files: a write that reached only the files
+//! of a book that was still waiting (between the verification and the
+//! adoption, or before a process saw it) is copied then (`settled`).
+//!
+//! Rollback first stops the servers serving the scope (un-adopts it, then
+//! waits two polls), and only then makes the target's scope equal to
+//! `target/` again (verify with the dump as the truth, repairing): what the
+//! migration added is deleted, what it overwrote is restored, nothing
+//! outside the scope is touched — and no process reads the target while it
+//! is being restored. The files are not changed by a migration, so they are
+//! not restored; the archive is there for a manual restore.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -30,7 +40,7 @@ use sqdata_core::{
     MAX_PAGE_SIZE, Result, Stores, TimeRange,
 };
 use sqdata_file::{FileConfig, FileStore};
-use sqdata_hybrid::{Truth, VerifyMode, VerifyOptions, VerifyReport};
+use sqdata_hybrid::{Difference, HybridConfig, Truth, VerifyMode, VerifyOptions, VerifyReport};
 
 use crate::{Backend, Config};
 
@@ -106,8 +116,28 @@ pub struct MigrateReport {
     /// the copy verified equal and whole — a `--date` migration moves one
     /// day of deals, equity and bars, so only positions are adopted).
     pub adopted: Vec<Domain>,
+    /// The check of the adopted books once every process has seen the
+    /// adoption (`None`: nothing adopted).
+    pub settled: Option<Settled>,
     /// Wall time.
     pub elapsed_ms: u64,
+}
+
+/// The second look at the adopted books, after every running process has
+/// seen the adoption: differences are writes that reached only the files
+/// meanwhile (the files were the truth for those books), repaired from them.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Settled {
+    /// How long the migration waited for the processes, ms.
+    pub waited_ms: u64,
+    /// Books (per domain) and bar series checked.
+    pub checked: u64,
+    /// Differences found.
+    pub differences: u64,
+    /// Records repaired on the server from the files.
+    pub repaired: u64,
+    /// The first differences.
+    pub listed: Vec<Difference>,
 }
 
 /// What a rollback did.
@@ -174,10 +204,39 @@ pub(crate) async fn copy(
     replace_bars: bool,
     progress: &dyn Progress,
 ) -> Result<BTreeMap<String, u64>> {
+    copy_locked(from, to, m, replace_bars, progress, None).await
+}
+
+/// Takes the hybrid's lock of one book of a domain (blocking until running
+/// processes finish their write of it), off the executor.
+async fn lock_book(cfg: &HybridConfig, d: Domain, book: &BookId) -> Result<raw::LockFile> {
+    let (cfg, book) = (cfg.clone(), book.clone());
+    tokio::task::spawn_blocking(move || sqdata_hybrid::lock_book(&cfg, d, &book)).await.map_err(|e| Error::Backend {
+        backend: "migrate",
+        message: e.to_string(),
+        retryable: false,
+        source: None,
+    })?
+}
+
+/// As [`copy`]; with `locks`, each book of each domain is copied holding
+/// its hybrid lock, so no running process's write of it interleaves.
+async fn copy_locked(
+    from: &Stores,
+    to: &Stores,
+    m: Scope<'_>,
+    replace_bars: bool,
+    progress: &dyn Progress,
+    locks: Option<&HybridConfig>,
+) -> Result<BTreeMap<String, u64>> {
     let (days, times) = day_range(m.date);
     let mut copied: BTreeMap<String, u64> = BTreeMap::new();
     for book in m.books {
         for d in m.domains {
+            let _lock = match locks {
+                Some(cfg) if d.per_book() => Some(lock_book(cfg, *d, book).await?),
+                _ => None,
+            };
             let n = match d {
                 Domain::Positions => {
                     let snap = from.positions.snapshot(book).await?;
@@ -373,8 +432,9 @@ pub async fn migrate(config: &Config, opts: &MigrateOptions, progress: &dyn Prog
     write_manifest(&dir, &manifest)?;
 
     // 2. copy
+    let cfg = config.hybrid.clone().rooted(&config.file.root);
     progress.begin("migrating", units(manifest.scope()));
-    manifest.copied = copy(&source, &target, manifest.scope(), true, progress).await?;
+    manifest.copied = copy_locked(&source, &target, manifest.scope(), true, progress, Some(&cfg)).await?;
     progress.finish();
     manifest.completed = true;
     write_manifest(&dir, &manifest)?;
@@ -383,7 +443,6 @@ pub async fn migrate(config: &Config, opts: &MigrateOptions, progress: &dyn Prog
     let verify = sqdata_hybrid::verify(&target, &source, &scope_options(&manifest, false, Truth::Secondary)).await?;
     let mut adopted = Vec::new();
     if verify.total_differences() == 0 {
-        let cfg = config.hybrid.clone().rooted(&config.file.root);
         let whole_series = opts.books.is_none() && opts.accounts.is_none() && opts.date.is_none();
         for &d in &manifest.domains {
             if d.per_book() && (d == Domain::Positions || opts.date.is_none()) {
@@ -395,7 +454,72 @@ pub async fn migrate(config: &Config, opts: &MigrateOptions, progress: &dyn Prog
             }
         }
     }
-    Ok(MigrateReport { backup: dir, manifest, verify, adopted, elapsed_ms: t.elapsed().as_millis() as u64 })
+    // 4. a second look once every process has seen the adoption
+    let settled =
+        if adopted.is_empty() { None } else { Some(settle(&cfg, &target, &source, &manifest, &adopted).await?) };
+    Ok(MigrateReport { backup: dir, manifest, verify, adopted, settled, elapsed_ms: t.elapsed().as_millis() as u64 })
+}
+
+/// Two rollout polls and a margin: by then every running process has
+/// re-read the rollout file.
+fn settle_time() -> std::time::Duration {
+    2 * sqdata_hybrid::ROLLOUT_POLL + std::time::Duration::from_millis(50)
+}
+
+/// Waits until every process has seen the adoption, then verifies each
+/// adopted book (and the bar series) again under its lock, repairing the
+/// server from the files.
+async fn settle(
+    cfg: &HybridConfig,
+    target: &Stores,
+    source: &Stores,
+    m: &Manifest,
+    adopted: &[Domain],
+) -> Result<Settled> {
+    let t = Instant::now();
+    tokio::time::sleep(settle_time()).await;
+    let mut out = Settled { waited_ms: t.elapsed().as_millis() as u64, ..Settled::default() };
+    let mut add = |r: VerifyReport, checked: u64| {
+        out.checked += checked;
+        out.differences += r.total_differences();
+        out.repaired += r.total_repaired();
+        let room = 200usize.saturating_sub(out.listed.len());
+        out.listed.extend(r.differences.into_iter().take(room));
+    };
+    let per_book: Vec<Domain> = adopted.iter().copied().filter(|d| d.per_book()).collect();
+    for book in &m.books {
+        let mut held = Vec::new();
+        for &d in &per_book {
+            held.push(lock_book(cfg, d, book).await?);
+        }
+        let opts = VerifyOptions {
+            domains: per_book.clone(),
+            books: Some(vec![book.clone()]),
+            series: Some(Vec::new()),
+            ..scope_options(m, true, Truth::Secondary)
+        };
+        add(sqdata_hybrid::verify(target, source, &opts).await?, per_book.len() as u64);
+        drop(held);
+    }
+    if adopted.contains(&Domain::Bars) && !m.series.is_empty() {
+        let (c, keys) = (cfg.clone(), m.series.clone());
+        let held =
+            tokio::task::spawn_blocking(move || sqdata_hybrid::lock_series(&c, &keys)).await.map_err(|e| {
+                Error::Backend { backend: "migrate", message: e.to_string(), retryable: false, source: None }
+            })??;
+        let opts =
+            VerifyOptions { domains: vec![Domain::Bars], books: None, ..scope_options(m, true, Truth::Secondary) };
+        add(sqdata_hybrid::verify(target, source, &opts).await?, m.series.len() as u64);
+        drop(held);
+    }
+    if out.differences > 0 {
+        tracing::warn!(
+            differences = out.differences,
+            repaired = out.repaired,
+            "writes reached only the files while the processes switched to the servers; copied to the servers"
+        );
+    }
+    Ok(out)
 }
 
 fn dump_store(dir: &Path) -> Result<Stores> {
@@ -433,8 +557,9 @@ pub async fn rollback(config: &Config, backup: Option<&Path>) -> Result<Rollback
     let files = Arc::new(FileStore::open(config.file.clone())?);
     let target = target_stores(config, manifest.target, files)?;
     let dump = dump_store(&dir)?;
-    let restore = sqdata_hybrid::verify(&target, &dump, &scope_options(&manifest, true, Truth::Secondary)).await?;
-    // The servers no longer hold these books whole: the files serve them.
+    // First the servers stop serving these books (the files serve them),
+    // and every process has seen it; only then is the target restored, so
+    // no process reads a book from the server while it is being emptied.
     let cfg = config.hybrid.clone().rooted(&config.file.root);
     for &d in &manifest.domains {
         let whole = d == Domain::Bars && manifest.series.is_empty();
@@ -444,6 +569,8 @@ pub async fn rollback(config: &Config, backup: Option<&Path>) -> Result<Rollback
             sqdata_hybrid::unadopt(&cfg, d, None)?;
         }
     }
+    tokio::time::sleep(settle_time()).await;
+    let restore = sqdata_hybrid::verify(&target, &dump, &scope_options(&manifest, true, Truth::Secondary)).await?;
     manifest.rolled_back = true;
     write_manifest(&dir, &manifest)?;
     Ok(RollbackReport { backup: dir, manifest, restore, elapsed_ms: t.elapsed().as_millis() as u64 })

@@ -196,3 +196,94 @@ async fn health_shows_a_degraded_domain_and_reads_still_answer() {
     assert!(snap.positions.values().all(|e| *e == PositionEntry { day_count: Some(0), ..Default::default() }));
     let _ = Duration::ZERO;
 }
+
+/// A migration adopts books that running processes write: a write that
+/// reaches only the files after the adoption, from a process that has not
+/// seen it yet, is copied to the server before `migrate` returns (it waits
+/// for every process to see the adoption, then checks each adopted book
+/// again under its lock); a running hybrid's next write goes to both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_catches_writes_made_while_processes_switch() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = common::mvp(dir.path());
+    let _cleanup = common::Cleanup::of(&c);
+    let src = files(&c);
+    let book = fresh_book();
+    let codes = fresh_codes(12);
+    src.positions.new_held(&book, &codes[..8]).await.unwrap();
+    let opened = sqdata::open_all(&c).unwrap();
+    opened.stores.positions.new_held(&book, &codes[8..9]).await.unwrap(); // waiting: the files only
+    // a process that has not seen the adoption yet writes the files only
+    let rollout = c.hybrid.clone().rooted(&c.file.root).rollout_file;
+    let late = tokio::spawn({
+        let (src, book, code) = (src.clone(), book.clone(), codes[9]);
+        async move {
+            let adopted = || {
+                sqdata::hybrid::RolloutState::load(&rollout)
+                    .is_ok_and(|s| s.is_adopted(sqdata::Domain::Positions, Some(&book)))
+            };
+            while !adopted() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            src.positions.new_held(&book, &[code]).await.unwrap();
+        }
+    });
+    let r = migrate::migrate(
+        &c,
+        &MigrateOptions { target: Backend::Redis, date: None, books: Some(vec![book.clone()]), accounts: None },
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    late.await.unwrap();
+    assert_eq!(r.adopted, vec![sqdata::Domain::Positions], "{}", r.verify.render_text());
+    let settled = r.settled.expect("checked again after the adoption");
+    assert!(settled.differences >= 1 && settled.waited_ms >= 400, "{settled:?}");
+    opened.stores.positions.new_held(&book, &codes[10..11]).await.unwrap(); // a running hybrid
+    let redis = sqdata::RedisStore::open(c.redis.clone()).unwrap();
+    let on_server = sqdata::PositionStore::snapshot(&redis, &book).await.unwrap();
+    assert_eq!(on_server, src.positions.snapshot(&book).await.unwrap(), "the server serves the book whole");
+    assert_eq!(on_server.positions.len(), 11);
+}
+
+/// `migrate --rollback` stops the servers serving the books before it
+/// empties them: a running process never reads an emptied book.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_rollback_never_serves_an_emptied_book() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = common::mvp(dir.path());
+    let _cleanup = common::Cleanup::of(&c);
+    let src = files(&c);
+    let book = fresh_book();
+    src.positions.new_held(&book, &fresh_codes(10)).await.unwrap();
+    let opened = sqdata::open_all(&c).unwrap();
+    let h = opened.hybrid.clone().unwrap();
+    assert_eq!(opened.stores.positions.snapshot(&book).await.unwrap().positions.len(), 10, "from the files");
+    let opts = MigrateOptions { target: Backend::Redis, date: None, books: Some(vec![book.clone()]), accounts: None };
+    migrate::migrate(&c, &opts, &NoProgress).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(h.waiting_books().await.unwrap().is_empty(), "the running process serves the book from Redis now");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = tokio::spawn({
+        let (s, book, stop) = (opened.stores.clone(), book.clone(), stop.clone());
+        async move {
+            let (mut reads, mut wrong) = (0u64, 0u64);
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                if s.positions.snapshot(&book).await.unwrap().positions.len() != 10 {
+                    wrong += 1;
+                }
+                reads += 1;
+                tokio::task::yield_now().await;
+            }
+            (reads, wrong)
+        }
+    });
+    migrate::rollback(&c, None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (reads, wrong) = reader.await.unwrap();
+    assert!(reads > 10, "{reads} reads");
+    assert_eq!(wrong, 0, "{wrong} of {reads} reads saw the book emptied on the server");
+    let redis = sqdata::RedisStore::open(c.redis.clone()).unwrap();
+    assert!(sqdata::PositionStore::snapshot(&redis, &book).await.unwrap().positions.is_empty(), "restored");
+}

@@ -291,8 +291,17 @@ pub(crate) async fn migrate(ctx: &Ctx, a: MigrateArgs) -> anyhow::Result<ExitCod
     let r = migrate::migrate(&c, &opts, &Bar(pb)).await?;
     out::emit(ctx.format, &r, || {
         let copied: Vec<String> = r.manifest.copied.iter().map(|(d, n)| format!("{n} {d}")).collect();
+        let settled = match &r.settled {
+            Some(s) if s.differences > 0 => format!(
+                "after the adoption: {} differences (writes that reached only the files while the processes \
+                 switched), {} records copied to the server\n",
+                s.differences, s.repaired
+            ),
+            Some(s) => format!("after the adoption: {} books and series checked again, consistent\n", s.checked),
+            None => String::new(),
+        };
         format!(
-            "migrated {} books, {} bar series to {} in {} ms: {}\nbackup: {}\n{}",
+            "migrated {} books, {} bar series to {} in {} ms: {}\nbackup: {}\n{}{settled}",
             r.manifest.books.len(),
             r.manifest.series.len(),
             r.manifest.target,

@@ -11,25 +11,38 @@ use sqdata_core::{
     AggregateQuery, AssetRow, AssetStore, BackendHealth, Bar, BarKey, BarOverview, BarSeries, BarStore, BarWriteMode,
     BookId, Code, DateRange, Deal, DealAggregate, DealQuery, DealScope, DealStore, Domain, ExtremeChange, HealthCheck,
     Page, PositionSnapshot, PositionStore, PriceTick, Quote, QuoteStore, ReconcileReport, RecordOutcome, Result,
-    TimeRange, async_trait, validate_ticks,
+    Stores, TimeRange, async_trait, validate_ticks,
 };
 
-use super::{BACKEND, Hybrid, book_unit};
+use super::{BACKEND, Fut, Hybrid, book_unit};
 use crate::config::Stage;
 use crate::domain::{DomainStatus, Mode};
 use crate::journal::Unit;
 
+/// A write's call on one side: `op!(field, |s, args…| body)` takes the
+/// arguments as owned values, and gives each side's future its own copy
+/// and that side's store `s`, so the futures own everything (`rules.rs`,
+/// `write`: a write runs to its end on a task of its own).
+macro_rules! op {
+    ($field:ident, |$s:ident $(, $arg:ident)*| $body:expr) => {{
+        $(let $arg = $arg.to_owned();)*
+        move |st: &Stores| -> Fut<_> {
+            let $s = st.$field.clone();
+            $(let $arg = $arg.clone();)*
+            Box::pin(async move { $body })
+        }
+    }};
+}
+
 impl Hybrid {
     /// A position write of one book.
-    async fn position_write<T>(
+    async fn position_write<T: Send + 'static>(
         &self,
         book: &BookId,
         units: Vec<Unit>,
-        p: impl Future<Output = Result<T>>,
-        s: impl Future<Output = Result<T>>,
+        op: impl Fn(&Stores) -> Fut<T>,
     ) -> Result<T> {
-        let st = self.write_stage(Domain::Positions, Some(book)).await?;
-        self.write(self.lane(Domain::Positions), st, units, p, s).await
+        self.write(Domain::Positions, Some(book), units, op).await
     }
 
     /// A position read of one book.
@@ -57,47 +70,46 @@ impl PositionStore for Hybrid {
     }
 
     async fn new_held(&self, book: &BookId, codes: &[Code]) -> Result<()> {
-        let (p, s) = (&self.primary.positions, &self.secondary.positions);
-        self.position_write(book, book_unit(book), p.new_held(book, codes), s.new_held(book, codes)).await
+        let op = op!(positions, |s, book, codes| s.new_held(&book, &codes).await);
+        self.position_write(book, book_unit(book), op).await
     }
 
     async fn mark_sold(&self, book: &BookId, code: Code) -> Result<()> {
-        let (p, s) = (&self.primary.positions, &self.secondary.positions);
-        self.position_write(book, book_unit(book), p.mark_sold(book, code), s.mark_sold(book, code)).await
+        let op = op!(positions, |s, book, code| s.mark_sold(&book, code).await);
+        self.position_write(book, book_unit(book), op).await
     }
 
     async fn del_held_days(&self, book: &BookId, codes: &[Code]) -> Result<()> {
-        let (p, s) = (&self.primary.positions, &self.secondary.positions);
-        self.position_write(book, book_unit(book), p.del_held_days(book, codes), s.del_held_days(book, codes)).await
+        let op = op!(positions, |s, book, codes| s.del_held_days(&book, &codes).await);
+        self.position_write(book, book_unit(book), op).await
     }
 
     async fn reconcile(&self, book: &BookId, broker_codes: &[Code]) -> Result<ReconcileReport> {
-        let (p, s) = (&self.primary.positions, &self.secondary.positions);
-        self.position_write(book, book_unit(book), p.reconcile(book, broker_codes), s.reconcile(book, broker_codes))
-            .await
+        let op = op!(positions, |s, book, broker_codes| s.reconcile(&book, &broker_codes).await);
+        self.position_write(book, book_unit(book), op).await
     }
 
     async fn inc_held_days(&self, book: &BookId, today: NaiveDate) -> Result<bool> {
-        let (p, s) = (&self.primary.positions, &self.secondary.positions);
-        self.position_write(book, book_unit(book), p.inc_held_days(book, today), s.inc_held_days(book, today)).await
+        let op = op!(positions, |s, book, today| s.inc_held_days(&book, today).await);
+        self.position_write(book, book_unit(book), op).await
     }
 
     async fn update_extremes(&self, book: &BookId, ticks: &[PriceTick]) -> Result<Vec<ExtremeChange>> {
         validate_ticks(ticks)?;
-        let (p, s) = (&self.primary.positions, &self.secondary.positions);
-        self.position_write(book, book_unit(book), p.update_extremes(book, ticks), s.update_extremes(book, ticks)).await
+        let op = op!(positions, |s, book, ticks| s.update_extremes(&book, &ticks).await);
+        self.position_write(book, book_unit(book), op).await
     }
 
     async fn replace_book(&self, book: &BookId, snapshot: &PositionSnapshot) -> Result<()> {
         snapshot.validate()?;
-        let (p, s) = (&self.primary.positions, &self.secondary.positions);
-        self.position_write(book, book_unit(book), p.replace_book(book, snapshot), s.replace_book(book, snapshot)).await
+        let op = op!(positions, |s, book, snapshot| s.replace_book(&book, &snapshot).await);
+        self.position_write(book, book_unit(book), op).await
     }
 
     async fn delete_book(&self, book: &BookId) -> Result<()> {
-        let (p, s) = (&self.primary.positions, &self.secondary.positions);
         let unit = vec![Unit::BookDeleted { book: book.clone() }];
-        self.position_write(book, unit, p.delete_book(book), s.delete_book(book)).await
+        let op = op!(positions, |s, book| s.delete_book(&book).await);
+        self.position_write(book, unit, op).await
     }
 
     async fn list_books(&self) -> Result<Vec<BookId>> {
@@ -155,14 +167,27 @@ impl DealStore for Hybrid {
             d.validate()?;
         }
         // Each book follows its own stage: a batch spanning accounts in
-        // different stages is written book by book (one unit each).
+        // different stages is written book by book (one unit each). A
+        // failure part way names the books already stored; deals are
+        // recorded by id, so the caller may retry the whole batch.
         let mut out = RecordOutcome::default();
+        let mut stored: Vec<String> = Vec::new();
         for (book, ds) in super::group_deals(deals) {
             let ds: Vec<Deal> = ds.into_iter().cloned().collect();
-            let st = self.write_stage(Domain::Deals, Some(&book)).await?;
             let unit = vec![Unit::Deals { deals: ds.clone() }];
-            let (p, s) = (&self.primary.deals, &self.secondary.deals);
-            let o = self.write(self.lane(Domain::Deals), st, unit, p.record_batch(&ds), s.record_batch(&ds)).await?;
+            let op = op!(deals, |s, ds| s.record_batch(&ds).await);
+            let o = match self.write(Domain::Deals, Some(&book), unit, op).await {
+                Ok(o) => o,
+                Err(e) if stored.is_empty() => return Err(e),
+                Err(e) => {
+                    let note = format!(
+                        "deals of {book} not recorded; those of {} were (retrying the whole batch is safe: deals are recorded by id)",
+                        stored.join(", ")
+                    );
+                    return Err(super::with_context(e, &note));
+                }
+            };
+            stored.push(book.to_string());
             out.inserted += o.inserted;
             out.duplicates += o.duplicates;
         }
@@ -185,25 +210,22 @@ impl DealStore for Hybrid {
     }
 
     async fn delete_book(&self, book: &BookId) -> Result<u64> {
-        let st = self.write_stage(Domain::Deals, Some(book)).await?;
         let unit = vec![Unit::BookDeleted { book: book.clone() }];
-        let (p, s) = (&self.primary.deals, &self.secondary.deals);
-        self.write(self.lane(Domain::Deals), st, unit, p.delete_book(book), s.delete_book(book)).await
+        let op = op!(deals, |s, book| s.delete_book(&book).await);
+        self.write(Domain::Deals, Some(book), unit, op).await
     }
 
     async fn delete_deals(&self, book: &BookId, ids: &[String]) -> Result<u64> {
-        let st = self.write_stage(Domain::Deals, Some(book)).await?;
         let unit = vec![Unit::DealsDeleted { book: book.clone(), ids: ids.to_vec() }];
-        let (p, s) = (&self.primary.deals, &self.secondary.deals);
-        self.write(self.lane(Domain::Deals), st, unit, p.delete_deals(book, ids), s.delete_deals(book, ids)).await
+        let op = op!(deals, |s, book, ids| s.delete_deals(&book, &ids).await);
+        self.write(Domain::Deals, Some(book), unit, op).await
     }
 
     async fn replace_deals(&self, book: &BookId, deals: &[Deal]) -> Result<u64> {
         sqdata_core::validate::deals_of_book(book, deals)?;
-        let st = self.write_stage(Domain::Deals, Some(book)).await?;
         let unit = vec![Unit::Deals { deals: deals.to_vec() }];
-        let (p, s) = (&self.primary.deals, &self.secondary.deals);
-        self.write(self.lane(Domain::Deals), st, unit, p.replace_deals(book, deals), s.replace_deals(book, deals)).await
+        let op = op!(deals, |s, book, deals| s.replace_deals(&book, &deals).await);
+        self.write(Domain::Deals, Some(book), unit, op).await
     }
 
     async fn list_books(&self) -> Result<Vec<BookId>> {
@@ -221,25 +243,21 @@ impl AssetStore for Hybrid {
         if rows.is_empty() {
             return Ok(());
         }
-        let st = self.write_stage(Domain::Assets, Some(book)).await?;
         let unit = match rows {
             [r] => Unit::Asset { book: book.clone(), date: r.date },
             _ => Unit::AssetDays { book: book.clone(), dates: rows.iter().map(|r| r.date).collect() },
         };
-        let (p, s) = (&self.primary.assets, &self.secondary.assets);
-        self.write(self.lane(Domain::Assets), st, vec![unit], p.upsert_assets(book, rows), s.upsert_assets(book, rows))
-            .await
+        let op = op!(assets, |s, book, rows| s.upsert_assets(&book, &rows).await);
+        self.write(Domain::Assets, Some(book), vec![unit], op).await
     }
 
     async fn delete_assets(&self, book: &BookId, dates: &[NaiveDate]) -> Result<u64> {
         if dates.is_empty() {
             return Ok(0);
         }
-        let st = self.write_stage(Domain::Assets, Some(book)).await?;
         let unit = vec![Unit::AssetDays { book: book.clone(), dates: dates.to_vec() }];
-        let (p, s) = (&self.primary.assets, &self.secondary.assets);
-        self.write(self.lane(Domain::Assets), st, unit, p.delete_assets(book, dates), s.delete_assets(book, dates))
-            .await
+        let op = op!(assets, |s, book, dates| s.delete_assets(&book, &dates).await);
+        self.write(Domain::Assets, Some(book), unit, op).await
     }
 
     async fn assets(&self, book: &BookId, range: DateRange) -> Result<Vec<AssetRow>> {
@@ -249,10 +267,9 @@ impl AssetStore for Hybrid {
     }
 
     async fn delete_book(&self, book: &BookId) -> Result<()> {
-        let st = self.write_stage(Domain::Assets, Some(book)).await?;
         let unit = vec![Unit::BookDeleted { book: book.clone() }];
-        let (p, s) = (&self.primary.assets, &self.secondary.assets);
-        self.write(self.lane(Domain::Assets), st, unit, p.delete_book(book), s.delete_book(book)).await
+        let op = op!(assets, |s, book| s.delete_book(&book).await);
+        self.write(Domain::Assets, Some(book), unit, op).await
     }
 
     async fn list_books(&self) -> Result<Vec<BookId>> {
@@ -265,10 +282,9 @@ impl AssetStore for Hybrid {
 impl BarStore for Hybrid {
     async fn save_bars(&self, series: &BarSeries, mode: BarWriteMode) -> Result<u64> {
         series.validate()?;
-        let st = self.write_stage(Domain::Bars, None).await?;
         let unit = vec![Unit::Series { key: series.key }];
-        let (p, s) = (&self.primary.bars, &self.secondary.bars);
-        self.write(self.lane(Domain::Bars), st, unit, p.save_bars(series, mode), s.save_bars(series, mode)).await
+        let op = op!(bars, |s, series, mode| s.save_bars(&series, mode).await);
+        self.write(Domain::Bars, None, unit, op).await
     }
 
     async fn load_bars(&self, key: &BarKey, range: TimeRange) -> Result<Vec<Bar>> {
@@ -289,10 +305,9 @@ impl BarStore for Hybrid {
     }
 
     async fn delete_bars(&self, key: &BarKey, range: TimeRange) -> Result<u64> {
-        let st = self.write_stage(Domain::Bars, None).await?;
         let unit = vec![Unit::Series { key: *key }];
-        let (p, s) = (&self.primary.bars, &self.secondary.bars);
-        self.write(self.lane(Domain::Bars), st, unit, p.delete_bars(key, range), s.delete_bars(key, range)).await
+        let op = op!(bars, |s, key, range| s.delete_bars(&key, range).await);
+        self.write(Domain::Bars, None, unit, op).await
     }
 }
 

@@ -24,10 +24,20 @@ use crate::alert::{Alerter, HttpWebhook, LogAlerter};
 use crate::config::{HybridConfig, Stage};
 use crate::domain::{DomainState, DomainStatus};
 use crate::journal::{Journal, Unit};
+use crate::locks::Locks;
 use crate::rollout::{ALL_BOOKS, Rollout};
 use crate::verify::{self, VerifyOptions, VerifyReport};
 
 const BACKEND: &str = "hybrid";
+
+/// How often every process re-reads the rollout file (stages, adoptions).
+/// A tool that changes adoptions (`sqdata migrate`) waits two of these
+/// before it counts on every process having seen the change.
+pub const ROLLOUT_POLL: Duration = Duration::from_millis(200);
+
+/// A store call's future owning what it needs, so a write can run to its
+/// end on a task of its own (see `rules.rs`, `write`).
+pub(crate) type Fut<T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send + 'static>>;
 
 /// Every store trait over a primary (the new stores) and a secondary (the
 /// files), per domain. See the crate README for the rules.
@@ -53,6 +63,8 @@ pub struct Hybrid {
     /// Serialises adoption decisions in this process, so no write reaches
     /// the files of a book between its emptiness check and its adoption.
     adopting: tokio::sync::Mutex<()>,
+    /// Per-book locks across processes (`crate::locks`).
+    locks: Locks,
 }
 
 impl Hybrid {
@@ -76,10 +88,13 @@ impl Hybrid {
         for d in Domain::ALL {
             // Hot position state may come back empty from a restarted server.
             let volatile = d == Domain::Positions;
-            let journal = Journal::open(&cfg.journal_dir, d)?;
+            // Only the composed domains journal (and adopt other processes'
+            // journals): nothing here would ever replay the others.
+            let journal = if active.contains(&d) { Journal::open(&cfg.journal_dir, d)? } else { Journal::none() };
             lanes.push(DomainState::new(d, cfg.breaker_failures, volatile, journal, alerter.clone()));
         }
         let rollout = Rollout::new(&cfg)?;
+        let locks = Locks::new(&cfg);
         Ok(Arc::new_cyclic(|me| Hybrid {
             primary,
             secondary,
@@ -94,6 +109,7 @@ impl Hybrid {
             active,
             waiting: parking_lot::Mutex::new(std::collections::HashSet::new()),
             adopting: tokio::sync::Mutex::new(()),
+            locks,
         }))
     }
 
@@ -161,6 +177,31 @@ impl Hybrid {
         blocking(move || me.rollout.refresh()).await
     }
 
+    /// Re-reads the rollout file if it changed (what the 200 ms poll does),
+    /// now, on the blocking pool. A damaged file keeps the last good state.
+    pub(crate) async fn poll_rollout(&self) {
+        let Some(me) = self.me.upgrade() else { return };
+        let _ = blocking(move || {
+            me.rollout.poll();
+            Ok(())
+        })
+        .await;
+    }
+
+    /// The rollout file could not be read or changed while choosing a
+    /// write's stage: logged and reported (`rollout_damage`, health), and
+    /// the write goes to the files — rollout damage never stops a process.
+    fn rollout_trouble(&self, domain: Domain, book: Option<&BookId>, e: &Error) {
+        tracing::warn!(error = %e, %domain, book = ?book, "rollout file unusable; this write goes to the files only");
+        self.rollout.damaged(e);
+    }
+
+    /// Whether only adoption safety keeps this book's writes on the files
+    /// (the account's stage involves the servers, the book is not adopted).
+    pub(crate) fn held_back(&self, domain: Domain, book: Option<&BookId>) -> bool {
+        self.stage(book) != Stage::Files && domain.durable() && !self.rollout.adopted(domain, book)
+    }
+
     /// What is wrong with the rollout file while it is damaged (the
     /// process keeps serving with the last good stages meanwhile).
     pub fn rollout_damage(&self) -> Option<String> {
@@ -219,14 +260,27 @@ impl Hybrid {
             // Persisted before the first write reaches the files: another
             // process that sees this book's files sees its adoption too.
             let (cfg, b) = (self.cfg.clone(), book.cloned());
-            blocking(move || crate::rollout::adopt(&cfg, domain, b.as_ref().map(std::slice::from_ref)).map(|_| ()))
-                .await?;
-            self.refresh_rollout_now().await?;
+            let adopted =
+                blocking(move || crate::rollout::adopt(&cfg, domain, b.as_ref().map(std::slice::from_ref)).map(|_| ()))
+                    .await;
+            if let Err(e) = adopted {
+                // Not adopted: the book is born on the files and waits for
+                // a migration like any other book the files hold.
+                self.rollout_trouble(domain, book, &e);
+                self.waiting.lock().insert(key);
+                return Ok(Stage::Files);
+            }
+            if let Err(e) = self.refresh_rollout_now().await {
+                // The adoption is on disk; this process sees it at its next poll.
+                self.rollout_trouble(domain, book, &e);
+            }
             return Ok(st);
         }
         // The files hold it: adopted meanwhile by another process (look at
         // the file itself, not the cache), or waiting for a migration.
-        self.refresh_rollout_now().await?;
+        if let Err(e) = self.refresh_rollout_now().await {
+            self.rollout_trouble(domain, book, &e);
+        }
         if self.rollout.adopted(domain, book) {
             return Ok(st);
         }
@@ -340,6 +394,33 @@ pub(crate) async fn deals_by_id(s: &dyn DealStore, book: &BookId, ds: &[&Deal]) 
 
 fn book_unit(book: &BookId) -> Vec<Unit> {
     vec![Unit::Book { book: book.clone() }]
+}
+
+/// `e` with `note` added to its message, of the same kind where the kind
+/// has a message (a timeout, which has none, becomes "unavailable" — also
+/// retryable).
+pub(crate) fn with_context(e: Error, note: &str) -> Error {
+    match e {
+        Error::InvalidInput { field, value, reason } => {
+            Error::InvalidInput { field, value, reason: format!("{reason}; {note}") }
+        }
+        Error::Corrupt { location, reason, last_good } => {
+            Error::Corrupt { location, reason: format!("{reason}; {note}"), last_good }
+        }
+        Error::Unavailable { backend, message, source } => {
+            Error::Unavailable { backend, message: format!("{message}; {note}"), source }
+        }
+        Error::Backend { backend, message, retryable, source } => {
+            Error::Backend { backend, message: format!("{message}; {note}"), retryable, source }
+        }
+        Error::Unsupported { backend, what } => Error::Unsupported { backend, what: format!("{what}; {note}") },
+        Error::Config(m) => Error::Config(format!("{m}; {note}")),
+        other @ Error::Timeout { backend, .. } => {
+            Error::Unavailable { backend, message: format!("{other}; {note}"), source: None }
+        }
+        Error::Io { path, source } => Error::Io { path: format!("{path} ({note})"), source },
+        other => other,
+    }
 }
 
 /// Runs blocking file work (the rollout file) on the blocking pool.

@@ -8,14 +8,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
 use sqdata_core::{
-    AssetRow, BarSeries, BarWriteMode, BookId, DateRange, Deal, DealQuery, DealStore, Domain, MAX_PAGE_SIZE, Result,
-    Stores, TimeRange,
+    AssetRow, BarSeries, BarWriteMode, BookId, DateRange, Deal, DealQuery, DealStore, Domain, Error, MAX_PAGE_SIZE,
+    Result, Stores, TimeRange,
 };
 
-use super::{Hybrid, deals_by_id, group_deals};
+use super::{Fut, Hybrid, deals_by_id, group_deals};
 use crate::config::{Stage, Truth};
 use crate::domain::{DomainState, Mode};
 use crate::journal::Unit;
+use crate::locks;
 
 impl Hybrid {
     /// Reads per stage and mode: the primary when it serves (falling back to
@@ -64,12 +65,50 @@ impl Hybrid {
         }
     }
 
+    /// A write of `domain` (for `book`; `None`: bars) touching `units`:
+    /// `op` makes the call on one side's stores, once for the primary and
+    /// once for the files. The stage is chosen here (it may adopt a new
+    /// book); the rest runs to its end on a task of its own, so a caller
+    /// that stops waiting (a dropped future, a timeout around the call)
+    /// cannot cut the sequence between the primary and the files: the
+    /// write completes, is compensated or is journaled as if it had waited.
+    pub(super) async fn write<T: Send + 'static>(
+        &self,
+        domain: Domain,
+        book: Option<&BookId>,
+        units: Vec<Unit>,
+        op: impl Fn(&Stores) -> Fut<T>,
+    ) -> Result<T> {
+        self.ensure_prober();
+        let stage = self.write_stage(domain, book).await?;
+        let (p, s) = (op(&self.primary), op(&self.secondary));
+        let book = book.cloned();
+        match (self.me.upgrade(), tokio::runtime::Handle::try_current()) {
+            (Some(me), Ok(rt)) => rt
+                .spawn(async move { me.write_unit(domain, book, stage, units, p, s).await })
+                .await
+                .map_err(|e| Error::Backend {
+                    backend: "hybrid",
+                    message: format!("write task failed: {e}"),
+                    retryable: false,
+                    source: None,
+                })?,
+            // No runtime to spawn on (or the hybrid is being dropped): inline.
+            _ => self.write_unit(domain, book, stage, units, p, s).await,
+        }
+    }
+
     /// Writes per stage and mode — the rule, for every write path:
     /// **"ok"** means the write is in the files and in the primary or in
     /// the journal; **"failed"** means nothing of it remains, or the
     /// journal records what the primary may hold. Journal units are
     /// state-based (replay copies the files' current state of what they
     /// name), so journaling a write that then fails is harmless.
+    ///
+    /// Every write that involves the primary holds the units' book locks
+    /// (`crate::locks`) from before the primary to after the files (and
+    /// any compensation), so another process's copy of the same book
+    /// cannot interleave.
     ///
     /// - Primary-led (writes, full), healthy: primary, then files. Files
     ///   refuse: the primary is compensated (the units copied back from the
@@ -82,18 +121,34 @@ impl Hybrid {
     /// - Files-led (shadow, reads): files, then the primary; a primary
     ///   failure is journaled (kept in memory if the journal itself fails,
     ///   so this process's recovery still replays it).
-    pub(super) async fn write<T>(
+    /// - Held back by adoption safety (a book the servers do not hold
+    ///   whole): the files, under the book's lock, after one more look at
+    ///   the rollout file — `sqdata migrate` re-verifies each book it
+    ///   adopted under the same lock, so a write that chose the files just
+    ///   before the adoption is either seen by that check or sees the
+    ///   adoption itself.
+    async fn write_unit<T>(
         &self,
-        d: &DomainState,
-        stage: Stage,
+        domain: Domain,
+        book: Option<BookId>,
+        mut stage: Stage,
         units: Vec<Unit>,
-        primary: impl Future<Output = Result<T>>,
-        secondary: impl Future<Output = Result<T>>,
+        primary: Fut<T>,
+        secondary: Fut<T>,
     ) -> Result<T> {
-        self.ensure_prober();
+        let d = self.lane(domain);
         let _g = d.gate.read().await;
-        if stage == Stage::Files {
+        let held_back = stage == Stage::Files && self.held_back(domain, book.as_ref());
+        if stage == Stage::Files && !held_back {
             return secondary.await;
+        }
+        let _locks = self.locks.lock(locks::keys(domain, &units)).await?;
+        if held_back {
+            self.poll_rollout().await;
+            stage = self.read_stage(domain, book.as_ref());
+            if stage == Stage::Files {
+                return secondary.await;
+            }
         }
         if d.mode() != Mode::Healthy {
             d.journal(units).await?;
@@ -122,7 +177,7 @@ impl Hybrid {
                     }
                     Err(e) => {
                         d.dual_write_failure();
-                        match self.replay(d, &units).await {
+                        match self.replay_held(d, &units).await {
                             Ok(()) => d.compensated(true, String::new()),
                             Err(c) => {
                                 d.compensated(false, c.to_string());
@@ -143,16 +198,29 @@ impl Hybrid {
         }
     }
 
-    /// Copies every unit's state from the files to the primary (replay and
-    /// compensation are the same thing).
-    pub(super) async fn replay(&self, d: &DomainState, units: &[Unit]) -> Result<()> {
+    /// Copies every unit's state from the files to the primary (a
+    /// compensation: the caller holds the units' locks).
+    async fn replay_held(&self, d: &DomainState, units: &[Unit]) -> Result<()> {
         for u in units {
-            self.copy_unit(d.domain, u, true).await?;
+            self.bounded(d.name, self.copy_unit(d.domain, u, Towards::Primary)).await?;
         }
         Ok(())
     }
 
-    /// Read-after-write verification of a sample of writes.
+    /// As [`copy_unit`](Hybrid::copy_unit), under the unit's book locks
+    /// (replay by recovery).
+    pub(super) async fn copy_unit_locked(&self, domain: Domain, u: &Unit, to: Towards) -> Result<()> {
+        let _locks = self.locks.lock(locks::keys(domain, std::slice::from_ref(u))).await?;
+        self.copy_unit(domain, u, to).await
+    }
+
+    /// Read-after-write verification of a sample of writes (the caller
+    /// holds the units' locks). A difference is counted and alerted, and
+    /// repaired from `source_of_truth` — towards the files only by adding
+    /// and updating (nothing is ever deleted from the files on a sample),
+    /// and never for positions: a server that restarted empty would
+    /// otherwise take the book out of the files. `sqdata verify --repair`
+    /// (or recovery) sets such a book right.
     async fn maybe_verify(&self, d: &DomainState, units: &[Unit]) {
         let rate = self.cfg.verify_sample_rate;
         if rate <= 0.0 {
@@ -163,12 +231,18 @@ impl Hybrid {
         if !n.is_multiple_of(every) {
             return;
         }
+        let to = match self.cfg.source_of_truth {
+            Truth::Secondary => Towards::Primary,
+            Truth::Primary => Towards::Files,
+        };
         for u in units {
-            match self.unit_differs(d.domain, u).await {
+            match self.bounded(d.name, self.unit_differs(d.domain, u)).await {
                 Ok(Some(diff)) => {
                     d.inconsistent(format!("after a write: {diff}"));
-                    let to_primary = self.cfg.source_of_truth == Truth::Secondary;
-                    if self.copy_unit(d.domain, u, to_primary).await.is_ok() {
+                    if to == Towards::Files && d.domain == Domain::Positions {
+                        continue;
+                    }
+                    if self.bounded(d.name, self.copy_unit(d.domain, u, to)).await.is_ok() {
                         d.repaired();
                     }
                 }
@@ -210,18 +284,26 @@ impl Hybrid {
         })
     }
 
-    /// Makes one unit's state on one side (the primary when `to_primary`)
-    /// what it is on the other: state-based, so replaying a unit twice, or
-    /// one whose write failed, converges and harms nothing.
-    pub(crate) async fn copy_unit(&self, domain: Domain, u: &Unit, to_primary: bool) -> Result<()> {
-        let (from, to) = if to_primary { (&self.secondary, &self.primary) } else { (&self.primary, &self.secondary) };
+    /// Makes one unit's state on one side what it is on the other:
+    /// state-based, so replaying a unit twice, or one whose write failed,
+    /// converges and harms nothing. Towards the primary it is an exact copy
+    /// (deleting what the files no longer hold); towards the files it only
+    /// adds and updates (the rule: repairs of the files never delete
+    /// without `--prune`, which only `verify` offers). No locks taken: see
+    /// [`copy_unit_locked`](Hybrid::copy_unit_locked).
+    pub(crate) async fn copy_unit(&self, domain: Domain, u: &Unit, to: Towards) -> Result<()> {
+        let (from, into) = match to {
+            Towards::Primary => (&self.secondary, &self.primary),
+            Towards::Files => (&self.primary, &self.secondary),
+        };
+        let deletes = to == Towards::Primary;
         match u {
-            Unit::Book { book } => copy_book(from, to, book).await,
+            Unit::Book { book } => copy_book(from, into, book, deletes).await,
             Unit::Deals { deals } => {
                 for (book, ds) in group_deals(deals) {
                     let held = deals_by_id(&*from.deals, &book, &ds).await?;
                     let ids: Vec<String> = ds.iter().map(|d| d.id.clone()).collect();
-                    sync_deals(&*to.deals, &book, &ids, held).await?;
+                    sync_deals(&*into.deals, &book, &ids, held, deletes).await?;
                 }
                 Ok(())
             }
@@ -233,32 +315,45 @@ impl Hybrid {
                     .filter(|d| want.contains(d.id.as_str()))
                     .map(|d| (d.id.clone(), d))
                     .collect();
-                sync_deals(&*to.deals, book, ids, held).await
+                sync_deals(&*into.deals, book, ids, held, deletes).await
             }
-            Unit::Asset { book, date } => sync_asset_days(from, to, book, std::slice::from_ref(date)).await,
-            Unit::AssetDays { book, dates } => sync_asset_days(from, to, book, dates).await,
+            Unit::Asset { book, date } => sync_asset_days(from, into, book, std::slice::from_ref(date), deletes).await,
+            Unit::AssetDays { book, dates } => sync_asset_days(from, into, book, dates, deletes).await,
             Unit::Series { key } => {
                 let bars = from.bars.load_bars(key, TimeRange::all()).await?;
-                if bars.is_empty() {
-                    to.bars.delete_bars(key, TimeRange::all()).await.map(|_| ())
-                } else {
-                    to.bars.save_bars(&BarSeries { key: *key, bars }, BarWriteMode::Replace).await.map(|_| ())
+                match (bars.is_empty(), deletes) {
+                    (true, true) => into.bars.delete_bars(key, TimeRange::all()).await.map(|_| ()),
+                    (true, false) => Ok(()),
+                    (false, true) => {
+                        into.bars.save_bars(&BarSeries { key: *key, bars }, BarWriteMode::Replace).await.map(|_| ())
+                    }
+                    (false, false) => {
+                        into.bars.save_bars(&BarSeries { key: *key, bars }, BarWriteMode::Upsert).await.map(|_| ())
+                    }
                 }
             }
             Unit::BookDeleted { book } => match domain {
-                Domain::Positions => copy_book(from, to, book).await,
+                Domain::Positions => copy_book(from, into, book, deletes).await,
                 Domain::Deals => {
                     let all = book_deals(&*from.deals, book).await?;
-                    to.deals.delete_book(book).await?;
+                    if deletes {
+                        into.deals.delete_book(book).await?;
+                    }
                     for chunk in all.chunks(MAX_PAGE_SIZE as usize) {
-                        to.deals.record_batch(chunk).await?;
+                        if deletes {
+                            into.deals.record_batch(chunk).await?;
+                        } else {
+                            into.deals.replace_deals(book, chunk).await?;
+                        }
                     }
                     Ok(())
                 }
                 Domain::Assets => {
                     let rows = from.assets.assets(book, DateRange::all()).await?;
-                    to.assets.delete_book(book).await?;
-                    to.assets.upsert_assets(book, &rows).await
+                    if deletes {
+                        into.assets.delete_book(book).await?;
+                    }
+                    if rows.is_empty() { Ok(()) } else { into.assets.upsert_assets(book, &rows).await }
                 }
                 _ => Ok(()),
             },
@@ -266,19 +361,44 @@ impl Hybrid {
     }
 }
 
-async fn copy_book(from: &Stores, to: &Stores, book: &BookId) -> Result<()> {
-    let snap = from.positions.snapshot(book).await?;
+/// Which side a copy writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Towards {
+    /// The primary becomes the files' state exactly.
+    Primary,
+    /// The files take the primary's records (added or updated, never deleted).
+    Files,
+}
+
+/// A book's positions on `to` become `from`'s; without `deletes` the codes
+/// only `to` holds stay (and an empty `from` changes nothing).
+async fn copy_book(from: &Stores, to: &Stores, book: &BookId, deletes: bool) -> Result<()> {
+    let mut snap = from.positions.snapshot(book).await?;
+    if !deletes {
+        let theirs = to.positions.snapshot(book).await?;
+        for (code, e) in theirs.positions {
+            snap.positions.entry(code).or_insert(e);
+        }
+        snap.inc_date = snap.inc_date.or(theirs.inc_date);
+    }
     if snap.positions.is_empty() && snap.inc_date.is_none() {
-        to.positions.delete_book(book).await
+        if deletes { to.positions.delete_book(book).await } else { Ok(()) }
     } else {
         to.positions.replace_book(book, &snap).await
     }
 }
 
 /// `ids` of `book` on `to` become `held` (the other side's versions):
-/// replaced where held, deleted where not.
-async fn sync_deals(to: &dyn DealStore, book: &BookId, ids: &[String], held: BTreeMap<String, Deal>) -> Result<()> {
-    let gone: Vec<String> = ids.iter().filter(|i| !held.contains_key(*i)).cloned().collect();
+/// replaced where held, deleted where not (with `deletes`).
+async fn sync_deals(
+    to: &dyn DealStore,
+    book: &BookId,
+    ids: &[String],
+    held: BTreeMap<String, Deal>,
+    deletes: bool,
+) -> Result<()> {
+    let gone: Vec<String> =
+        if deletes { ids.iter().filter(|i| !held.contains_key(*i)).cloned().collect() } else { Vec::new() };
     if !held.is_empty() {
         to.replace_deals(book, &held.into_values().collect::<Vec<_>>()).await?;
     }
@@ -303,8 +423,9 @@ pub(super) async fn book_deals(s: &dyn DealStore, book: &BookId) -> Result<Vec<D
     }
 }
 
-/// The equity rows of these days on `to` become `from`'s.
-async fn sync_asset_days(from: &Stores, to: &Stores, book: &BookId, dates: &[NaiveDate]) -> Result<()> {
+/// The equity rows of these days on `to` become `from`'s (days `from`
+/// lacks deleted only with `deletes`).
+async fn sync_asset_days(from: &Stores, to: &Stores, book: &BookId, dates: &[NaiveDate], deletes: bool) -> Result<()> {
     let (Some(lo), Some(hi)) = (dates.iter().min(), dates.iter().max()) else { return Ok(()) };
     let want: BTreeSet<NaiveDate> = dates.iter().copied().collect();
     let rows: Vec<AssetRow> = from
@@ -314,7 +435,11 @@ async fn sync_asset_days(from: &Stores, to: &Stores, book: &BookId, dates: &[Nai
         .into_iter()
         .filter(|r| want.contains(&r.date))
         .collect();
-    let gone: Vec<NaiveDate> = want.iter().filter(|d| !rows.iter().any(|r| r.date == **d)).copied().collect();
+    let gone: Vec<NaiveDate> = if deletes {
+        want.iter().filter(|d| !rows.iter().any(|r| r.date == **d)).copied().collect()
+    } else {
+        Vec::new()
+    };
     if !rows.is_empty() {
         to.assets.upsert_assets(book, &rows).await?;
     }
