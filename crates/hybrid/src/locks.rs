@@ -31,11 +31,11 @@ fn lock_dir(cfg: &HybridConfig) -> PathBuf {
 }
 
 /// The lock file name of one book of a domain.
-fn book_key(domain: Domain, book: &BookId) -> String {
+pub(crate) fn book_key(domain: Domain, book: &BookId) -> String {
     format!("{domain}-{}-{}", book.account, book.book)
 }
 
-fn series_key(key: &BarKey) -> String {
+pub(crate) fn series_key(key: &BarKey) -> String {
     let h = xxhash_rust::xxh3::xxh3_64(key.to_string().as_bytes());
     format!("bars-series-{:02}", h % 64)
 }

@@ -322,9 +322,20 @@ struct Run<'a> {
     opts: &'a VerifyOptions,
     listed: Vec<Difference>,
     truncated: bool,
+    /// The hybrid's per-book locks, held around each book's read and repair
+    /// (a repair is a read-then-write racing other processes' dual writes).
+    locks: Option<&'a crate::locks::Locks>,
 }
 
 impl Run<'_> {
+    /// The lock of a book (or series) while it is compared and repaired.
+    async fn hold(&self, keys: Vec<String>) -> Result<Option<crate::locks::Held>> {
+        match self.locks {
+            Some(l) if self.opts.repair => l.lock(keys).await.map(Some),
+            _ => Ok(None),
+        }
+    }
+
     /// (truth, other) stores.
     fn sides(&self) -> (&Stores, &Stores) {
         match self.opts.truth {
@@ -390,6 +401,7 @@ impl Run<'_> {
     async fn positions(&mut self) -> Result<DomainVerify> {
         let mut rep = DomainVerify::new(Domain::Positions);
         for book in self.books(Domain::Positions).await? {
+            let _held = self.hold(vec![crate::locks::book_key(Domain::Positions, &book)]).await?;
             let (p, s) = (position_records(self.primary, &book).await?, position_records(self.secondary, &book).await?);
             let part = book.to_string();
             if self.compare(&mut rep, &part, &p, &s).is_empty() || !self.opts.repair {
@@ -428,6 +440,7 @@ impl Run<'_> {
             VerifyMode::Incremental(d) => DateRange { from: Some(d), to: Some(d) },
         };
         for book in self.books(Domain::Deals).await? {
+            let _held = self.hold(vec![crate::locks::book_key(Domain::Deals, &book)]).await?;
             let p = deal_days(self.primary, &book, range).await?;
             let s = deal_days(self.secondary, &book, range).await?;
             let days: BTreeSet<NaiveDate> = p.keys().chain(s.keys()).copied().collect();
@@ -477,6 +490,7 @@ impl Run<'_> {
             VerifyMode::Incremental(d) => DateRange { from: Some(d), to: Some(d) },
         };
         for book in self.books(Domain::Assets).await? {
+            let _held = self.hold(vec![crate::locks::book_key(Domain::Assets, &book)]).await?;
             let p = asset_months(self.primary, &book, range).await?;
             let s = asset_months(self.secondary, &book, range).await?;
             let months: BTreeSet<String> = p.keys().chain(s.keys()).cloned().collect();
@@ -546,6 +560,8 @@ impl Run<'_> {
         }
         let keys: Vec<BarKey> = keys.into_iter().collect();
         for chunk in keys.chunks(200) {
+            let series: BTreeSet<String> = chunk.iter().map(crate::locks::series_key).collect();
+            let _held = self.hold(series.into_iter().collect()).await?;
             let p = bar_records(self.primary, chunk, range).await?;
             let s = bar_records(self.secondary, chunk, range).await?;
             let empty = Records::new();
@@ -654,8 +670,19 @@ async fn bar_records(s: &Stores, keys: &[BarKey], range: TimeRange) -> Result<BT
 /// either side end the run: a verification that could not read is not a
 /// verification.
 pub async fn verify(primary: &Stores, secondary: &Stores, opts: &VerifyOptions) -> Result<VerifyReport> {
+    verify_locked(primary, secondary, opts, None).await
+}
+
+/// [`verify`], each book's compare and repair under the hybrid's lock of
+/// that book (what `Hybrid::verify` does).
+pub(crate) async fn verify_locked(
+    primary: &Stores,
+    secondary: &Stores,
+    opts: &VerifyOptions,
+    locks: Option<&crate::locks::Locks>,
+) -> Result<VerifyReport> {
     let t = Instant::now();
-    let mut run = Run { primary, secondary, opts, listed: Vec::new(), truncated: false };
+    let mut run = Run { primary, secondary, opts, listed: Vec::new(), truncated: false, locks };
     let mut domains = Vec::new();
     let mut wanted = opts.domains.clone();
     wanted.sort();

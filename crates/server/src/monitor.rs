@@ -55,6 +55,9 @@ pub struct DomainState {
     pub compensations: u64,
     /// Differences found between the stores.
     pub inconsistencies: u64,
+    /// Journal entries set aside because they can never apply (see the
+    /// domain's `-quarantine.jsonl`).
+    pub quarantined: u64,
     /// The last primary error.
     pub last_error: Option<String>,
 }
@@ -85,6 +88,7 @@ fn domains(opened: &Opened) -> Vec<DomainState> {
             dual_write_failures: s.dual_write_failures,
             compensations: s.compensations,
             inconsistencies: s.inconsistencies,
+            quarantined: s.quarantined,
             last_error: s.last_error,
         })
         .collect()
@@ -181,6 +185,7 @@ pub fn publish(s: &Snapshot) {
     for d in &s.domains {
         metrics::gauge!("sqdata_hybrid_journal_bytes", "domain" => d.domain.as_str()).set(d.journal_bytes as f64);
         metrics::gauge!("sqdata_hybrid_state", "domain" => d.domain.as_str()).set(f64::from(d.mode_code));
+        metrics::gauge!("sqdata_hybrid_quarantined", "domain" => d.domain.as_str()).set(d.quarantined as f64);
     }
     if let Some(d) = &s.disk {
         metrics::gauge!("sqdata_disk_free_ratio").set(d.free_ratio);
@@ -222,14 +227,15 @@ pub fn render_text(s: &Snapshot) -> String {
     }
     for d in &s.domains {
         t += &format!(
-            "  domain {:<10} {:<10} journal {} B, fallbacks {}, dual-write failures {}, compensations {}, inconsistencies {}\n",
+            "  domain {:<10} {:<10} journal {} B, fallbacks {}, dual-write failures {}, compensations {}, inconsistencies {}, quarantined {}\n",
             d.domain.as_str(),
             d.mode,
             d.journal_bytes,
             d.fallbacks,
             d.dual_write_failures,
             d.compensations,
-            d.inconsistencies
+            d.inconsistencies,
+            d.quarantined
         );
     }
     if let Some(d) = &s.disk {

@@ -151,7 +151,7 @@ impl Hybrid {
     pub async fn verify(&self, opts: &VerifyOptions) -> Result<VerifyReport> {
         let mut opts = opts.clone();
         opts.domains.retain(|d| self.active.contains(d));
-        let r = verify::verify(&self.primary, &self.secondary, &opts).await?;
+        let r = verify::verify_locked(&self.primary, &self.secondary, &opts, Some(&self.locks)).await?;
         for d in &r.domains {
             self.lane(d.domain).counted(d.differences, d.repaired);
         }
