@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sqdata::Domain;
-use sqdata::hybrid::{Hybrid, Stage, Truth, VerifyMode, VerifyOptions, VerifyReport};
+use sqdata::hybrid::{Hybrid, Promotion, Stage, Truth, VerifyMode, VerifyOptions, VerifyReport};
 use sqdata::migrate::{self, MigrateOptions, Progress};
 use sqdata::{Backend, BookId, HealthCheck};
 
@@ -130,31 +130,6 @@ pub(crate) async fn verify(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<ExitCode>
     }
     let r = h.verify(&opts).await?;
     print_verify(ctx, &r)
-}
-
-/// Records the books of `accounts` (`None`: all, and every bar series) as
-/// held whole by the server, after a promotion verified them.
-async fn adopt_verified(h: &Hybrid, accounts: Option<&[String]>) -> anyhow::Result<()> {
-    for &d in h.active_domains() {
-        if !d.durable() {
-            continue;
-        }
-        if !d.per_book() {
-            if accounts.is_none() {
-                h.adopt(d, None)?;
-            }
-            continue;
-        }
-        let books: Vec<BookId> = h
-            .secondary()
-            .books(d)
-            .await?
-            .into_iter()
-            .filter(|b| accounts.is_none_or(|a| a.iter().any(|x| x == b.account.as_str())))
-            .collect();
-        h.adopt(d, Some(&books))?;
-    }
-    Ok(())
 }
 
 /// Before a pruning repair of the files: what it will delete, on stderr.
@@ -362,41 +337,20 @@ pub(crate) async fn rollout(ctx: &Ctx, r: Rollout) -> anyhow::Result<ExitCode> {
         }
         Rollout::Promote { account, to, force } => {
             let accounts = (!account.is_empty()).then_some(account);
-            let stages = sqdata::hybrid::effective_stages(h.config())?;
-            let current = match &accounts {
-                Some(list) => list.iter().map(|a| stages.get(a).or(stages.get("*")).copied()).min().flatten(),
-                None => stages.values().copied().min(),
-            }
-            .unwrap_or_default();
-            let next = to.unwrap_or_else(|| current.next());
-            if next != Stage::Files {
-                let opts = VerifyOptions {
-                    accounts: accounts.clone(),
-                    domains: Domain::DURABLE.to_vec(),
-                    ..VerifyOptions::default()
-                };
-                let rep = h.verify(&opts).await.context("checking the server against the files before promoting")?;
-                if rep.total_differences() > 0 && !force {
-                    out::emit(ctx.format, &rep, || rep.render_text())?;
+            let who = accounts.as_ref().map(|a| a.join(", ")).unwrap_or_else(|| "everyone".into());
+            match h.promote(accounts.as_deref(), to, force).await.context("promoting")? {
+                Promotion::Differs { check } => {
+                    out::emit(ctx.format, &check, || check.render_text())?;
                     bail!(
                         "not promoted: the server differs from the files in {} places; \
                          run `sqdata migrate` or `sqdata verify --repair`, or pass --force",
-                        rep.total_differences()
+                        check.total_differences()
                     );
                 }
-                // Verified equal (or forced): the server holds these books
-                // whole, so it may serve them.
-                adopt_verified(&h, accounts.as_deref()).await?;
+                Promotion::Promoted { from, to, state, .. } => {
+                    out::emit(ctx.format, &state, || format!("{} → {}: {who}", from.as_str(), to.as_str()))?;
+                }
             }
-            let st = h.set_stage(accounts.as_deref(), next)?;
-            out::emit(ctx.format, &st, || {
-                format!(
-                    "{} → {}: {}",
-                    current.as_str(),
-                    next.as_str(),
-                    accounts.map(|a| a.join(", ")).unwrap_or_else(|| "everyone".into())
-                )
-            })?;
             Ok(ExitCode::SUCCESS)
         }
         Rollout::Rollback { account, prune } => {
