@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod api_suite;
 pub mod baseline;
 #[cfg(feature = "clickhouse")]
 pub mod clickhouse_suite;

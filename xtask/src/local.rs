@@ -21,7 +21,7 @@ use crate::service::{
 };
 use crate::util::{base, port_open, redis_cli, redis_ping, wait_for};
 
-fn have(bin: &str) -> bool {
+pub(crate) fn have(bin: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {bin}")])
         .stdout(Stdio::null())
@@ -42,7 +42,7 @@ fn sh(what: &str, cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-fn apt_install<S: AsRef<OsStr> + Debug>(pkgs: &[S]) -> Result<()> {
+pub(crate) fn apt_install<S: AsRef<OsStr> + Debug>(pkgs: &[S]) -> Result<()> {
     let t = Instant::now();
     let attempt = || {
         Command::new("apt-get")
@@ -65,7 +65,7 @@ fn apt_install<S: AsRef<OsStr> + Debug>(pkgs: &[S]) -> Result<()> {
 }
 
 /// A virtualenv under the services folder with `pkg` installed (pinned).
-fn venv(name: &str, pkg: &str, check_bin: &str) -> Result<PathBuf> {
+pub(crate) fn venv(name: &str, pkg: &str, check_bin: &str) -> Result<PathBuf> {
     let dir = base().join(format!("venv-{name}"));
     let marker = dir.join(".installed");
     if std::fs::read_to_string(&marker).ok().as_deref() == Some(pkg) && dir.join("bin").join(check_bin).exists() {

@@ -21,6 +21,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::service::Service;
 
+mod apifuzz;
 mod containers;
 mod local;
 mod rollout;
@@ -59,6 +60,19 @@ enum Cmd {
     /// Local test servers (redis, redis-cluster, redis-sentinel, mysql, clickhouse, s3; chdb on
     /// request) and their SQDATA_TEST_* variables
     Services(services::Args),
+    /// Schemathesis against `sqdata serve`'s OpenAPI document, once per principal (admin, trader,
+    /// viewer, API key, anonymous), every check
+    ApiFuzz {
+        /// Examples per operation and phase
+        #[arg(long, default_value_t = 30)]
+        max_examples: u32,
+    },
+    /// `sqdata bench --suite api` on a release build, installing the pinned oha load tool first
+    BenchApi {
+        /// Passed on to `sqdata bench` (e.g. `--seconds 20 --rate 4000`)
+        #[arg(allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<String>,
+    },
     /// The phased rollout: benchmark files, migrate + verify, benchmark mvp, full tier (registry,
     /// archives)
     Rollout(rollout::Args),
@@ -119,6 +133,12 @@ fn main() -> Result<()> {
         Cmd::Test { args, after } => test(&nextest_args(args, after)),
         Cmd::Services(args) => services::main(&args),
         Cmd::Rollout(args) => rollout::main(&args),
+        Cmd::BenchApi { args } => apifuzz::bench_api(&args),
+        Cmd::ApiFuzz { max_examples } => {
+            // the CLI as the tests build it (every backend in): its serve and its user commands
+            run("build sqdata", cargo().args(["build", "-p", "sqdata-cli", "--all-features"]))?;
+            apifuzz::run_all(&target_dir().join("debug").join("sqdata"), max_examples)
+        }
     }
 }
 
@@ -375,6 +395,8 @@ fn test(extra: &[String]) -> Result<()> {
                 .envs(env.clone())
                 .env("SQDATA_TEST_PYTHON", py);
             run("chaos: 3 writer processes, servers SIGKILLed (60 s)", &mut c)?;
+            // the tests built the CLI with every backend: its serve against Schemathesis
+            apifuzz::run_all(&target_dir().join("debug").join("sqdata"), 30)?;
         }
     }
     // nextest does not run doctests

@@ -94,7 +94,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let format = cli.format;
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    // one worker per core this process may run on (a `taskset` or a
+    // container's CPU limit counts), two at most: more only contend
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 2);
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("sqdata: cannot start the runtime: {e}");

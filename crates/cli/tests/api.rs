@@ -31,7 +31,10 @@ fn with_stdin(cwd: &Path, args: &[&str], input: &str) -> std::process::Output {
 fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: Option<Value>) -> (u16, Value) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut req = format!("{method} {path} HTTP/1.0\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n", body.len());
+    let mut req = format!(
+        "{method} {path} HTTP/1.0\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -65,9 +68,14 @@ fn the_first_admin_and_keys_come_from_the_cli_and_the_server_honours_them() {
     let o = with_stdin(cwd, &["user", "add", "root", "--role", "admin", "--password-stdin"], "short\n");
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("password"));
-    let o = with_stdin(cwd, &["user", "add", "root", "--role", "admin", "--password-stdin", "--format", "json"], "a long admin passphrase\n");
+    let o = with_stdin(
+        cwd,
+        &["user", "add", "root", "--role", "admin", "--password-stdin", "--format", "json"],
+        "a long admin passphrase\n",
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = with_stdin(cwd, &["user", "add", "ops", "--role", "trader", "--password-stdin"], "a long trader passphrase\n");
+    let o =
+        with_stdin(cwd, &["user", "add", "ops", "--role", "trader", "--password-stdin"], "a long trader passphrase\n");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     ok_json(cwd, &["registry", "account-put", "--account", "55009728", "--actor", "root"]);
     ok_json(cwd, &["user", "grant", "ops", "--account", "55009728", "--right", "write"]);
@@ -83,6 +91,17 @@ fn the_first_admin_and_keys_come_from_the_cli_and_the_server_honours_them() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("plain HTTP"), "{}", String::from_utf8_lossy(&o.stderr));
 
+    // a key from the environment shorter than 32 bytes refuses to start
+    let o = Command::new(env!("CARGO_BIN_EXE_sqdata"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(cwd)
+        .env_remove("SQDATA_CONFIG")
+        .env("SQDATA_JWT_KEY", "AAAAAAAAAAAAAAAAAAAAAA==")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("32"), "{}", String::from_utf8_lossy(&o.stderr));
+
     let port = free_port();
     let mut srv = Command::new(env!("CARGO_BIN_EXE_sqdata"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
@@ -96,7 +115,13 @@ fn the_first_admin_and_keys_come_from_the_cli_and_the_server_honours_them() {
         assert!(started.elapsed() < Duration::from_secs(30), "serve did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let (st, v) = http(port, "POST", "/api/v1/auth/login", &[], Some(json!({ "user": "root", "password": "a long admin passphrase" })));
+    let (st, v) = http(
+        port,
+        "POST",
+        "/api/v1/auth/login",
+        &[],
+        Some(json!({ "user": "root", "password": "a long admin passphrase" })),
+    );
     assert_eq!(st, 200, "{v}");
     let token = format!("Bearer {}", v["data"]["access_token"].as_str().unwrap());
     let (st, v) = http(port, "GET", "/api/v1/users", &[("Authorization", &token)], None);
@@ -119,10 +144,22 @@ fn the_first_admin_and_keys_come_from_the_cli_and_the_server_honours_them() {
     for _ in 0..5 {
         http(port, "POST", "/api/v1/auth/login", &[], Some(json!({ "user": "root", "password": "wrong password!!" })));
     }
-    let (st, _) = http(port, "POST", "/api/v1/auth/login", &[], Some(json!({ "user": "root", "password": "a long admin passphrase" })));
+    let (st, _) = http(
+        port,
+        "POST",
+        "/api/v1/auth/login",
+        &[],
+        Some(json!({ "user": "root", "password": "a long admin passphrase" })),
+    );
     assert_eq!(st, 401, "locked");
     ok_json(cwd, &["user", "unlock", "root"]);
-    let (st, _) = http(port, "POST", "/api/v1/auth/login", &[], Some(json!({ "user": "root", "password": "a long admin passphrase" })));
+    let (st, _) = http(
+        port,
+        "POST",
+        "/api/v1/auth/login",
+        &[],
+        Some(json!({ "user": "root", "password": "a long admin passphrase" })),
+    );
     assert_eq!(st, 200);
     let _ = srv.kill();
     let _ = srv.wait();

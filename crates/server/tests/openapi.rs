@@ -69,3 +69,39 @@ fn every_operation_declares_one_known_scope() {
     }
     assert!(n >= 40, "only {n} operations");
 }
+
+/// utoipa keys components by type name: two `ToSchema` types of one name
+/// in different modules silently share one schema (the document would then
+/// describe the wrong body). Every name is unique.
+#[test]
+fn schema_type_names_are_unique() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/api");
+    let mut seen = std::collections::BTreeMap::new();
+    let mut files = vec![std::path::PathBuf::from(dir)];
+    while let Some(p) = files.pop() {
+        if p.is_dir() {
+            files.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        let text = std::fs::read_to_string(&p).unwrap();
+        let mut derive = false;
+        for line in text.lines() {
+            let l = line.trim();
+            if l.starts_with("#[derive(") {
+                derive = l.contains("ToSchema");
+            }
+            for kw in ["pub struct ", "pub enum ", "struct ", "enum "] {
+                if let Some(rest) = l.strip_prefix(kw) {
+                    let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                    if derive && !name.is_empty() {
+                        if let Some(other) = seen.insert(name.clone(), p.display().to_string()) {
+                            panic!("two ToSchema types named {name}: {other} and {}", p.display());
+                        }
+                    }
+                    derive = false;
+                }
+            }
+        }
+    }
+    assert!(seen.len() > 30, "found only {} schema types", seen.len());
+}

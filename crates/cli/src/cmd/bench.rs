@@ -28,7 +28,8 @@ pub(crate) struct Args {
     /// Only scenarios whose name contains this (repeatable).
     #[arg(long)]
     only: Vec<String>,
-    /// Which suite: file (default), redis, clickhouse, hybrid, full (registry and archive), or all.
+    /// Which suite: file (default), redis, clickhouse, hybrid, full (registry and archive), api
+    /// (`sqdata serve` under oha), or all (but api).
     #[arg(long, default_value = "file")]
     suite: String,
     /// Keep the ClickHouse benchmark database (sqdata_bench) for inspection.
@@ -55,6 +56,21 @@ pub(crate) struct Args {
     s3_access_key: String,
     #[arg(long, env = "SQDATA_BENCH_S3_SECRET_KEY", default_value = "")]
     s3_secret_key: String,
+    /// The api suite's load tool (`cargo install oha`; `cargo xtask bench-api` installs it).
+    #[arg(long, env = "SQDATA_BENCH_OHA")]
+    oha: Option<PathBuf>,
+    /// The api suite: seconds per load run.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// The api suite: the open loop's request rate.
+    #[arg(long, default_value_t = 2000)]
+    rate: u32,
+    /// The api suite: the closed loop's connections.
+    #[arg(long, default_value_t = 32)]
+    connections: u32,
+    /// The api suite: run the server and the load unpinned (default: cores 0 and 1 via taskset).
+    #[arg(long)]
+    no_pin: bool,
     /// The Redis to benchmark (a private key prefix is used and removed).
     #[arg(long, env = "SQDATA_BENCH_REDIS_URL", default_value = "redis://127.0.0.1:6379/0")]
     redis_url: String,
@@ -72,10 +88,14 @@ pub(crate) async fn run(ctx: &Ctx, a: Args) -> anyhow::Result<ExitCode> {
     let run_ch = a.suite == "clickhouse" || a.suite == "all";
     let run_hybrid = a.suite == "hybrid" || a.suite == "all";
     let run_full = a.suite == "full" || a.suite == "all";
-    if !run_file && !run_redis && !run_ch && !run_hybrid && !run_full {
-        return Err(
-            sqdata::Error::invalid("suite", &a.suite, "expected file, redis, clickhouse, hybrid, full or all").into()
-        );
+    let run_api = a.suite == "api";
+    if !run_file && !run_redis && !run_ch && !run_hybrid && !run_full && !run_api {
+        return Err(sqdata::Error::invalid(
+            "suite",
+            &a.suite,
+            "expected file, redis, clickhouse, hybrid, full, api or all",
+        )
+        .into());
     }
     let opts = Options {
         data_dir: a.bench_dir.clone(),
@@ -160,6 +180,32 @@ pub(crate) async fn run(ctx: &Ctx, a: Args) -> anyhow::Result<ExitCode> {
             "the full suite needs MySQL and MinIO built in; build with `cargo xtask build --tier full`"
         ));
     }
+    if run_api {
+        let oha = match &a.oha {
+            Some(p) => p.clone(),
+            None => find_oha().ok_or_else(|| {
+                sqdata::Error::Config(
+                    "the api suite needs oha: `cargo xtask bench-api` installs it, or `cargo install oha` and \
+                     pass --oha"
+                        .into(),
+                )
+            })?,
+        };
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        scenarios.extend(
+            sqdata_bench::api_suite::run_api_suite(&sqdata_bench::api_suite::ApiOptions {
+                data_dir: a.bench_dir.clone(),
+                sqdata: std::env::current_exe()?,
+                oha,
+                seconds: a.seconds,
+                rate: a.rate,
+                connections: a.connections,
+                cores: (!a.no_pin && cores >= 2).then_some((0, 1)),
+                iterations: a.iterations,
+            })
+            .await?,
+        );
+    }
     let machine = format!(
         "{} cores, {}",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
@@ -168,4 +214,18 @@ pub(crate) async fn run(ctx: &Ctx, a: Args) -> anyhow::Result<ExitCode> {
     let r = Report { machine, scenarios };
     out::emit(ctx.format, &r, || format!("sqdata bench ({})\n{}", r.machine, sqdata_bench::render(&r.scenarios)))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// oha on the PATH, or where `cargo xtask bench-api` installs it.
+fn find_oha() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("oha"))
+        .find(|p| p.is_file());
+    on_path.or_else(|| {
+        let home = PathBuf::from(std::env::var_os("HOME")?);
+        let p = home.join(".cache/sqdata/tools/bin/oha");
+        p.is_file().then_some(p)
+    })
 }

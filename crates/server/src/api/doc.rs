@@ -18,6 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use super::Api;
 use super::routes;
+use super::routes::schema;
 
 /// The base path of every operation.
 pub const BASE: &str = "/api/v1";
@@ -38,6 +39,16 @@ pub const API_KEY_HEADER: &str = "X-Api-Key";
         license(name = "Apache-2.0")
     ),
     modifiers(&Schemes),
+    components(schemas(
+        routes::ErrorBody, routes::FieldRef,
+        schema::AccountId, schema::BookId, schema::UserName, schema::ApiKeyId, schema::StockCode,
+        schema::Day, schema::Time, schema::DayOrTime, schema::Timestamp, schema::Version, schema::IfMatch,
+        schema::RoleName, schema::StatusName, schema::RightName, schema::ViaName, schema::DealKindName,
+        schema::PeriodName, schema::AdjustName, schema::AggregateByName, schema::ExportFormat, schema::Layout,
+        schema::Price, schema::DealId, schema::DealName, schema::DealRemark, schema::DealStrategy,
+        schema::AccountName, schema::BrokerName, schema::StrategyDescription, schema::StrategyKind,
+        schema::ParamsNote, schema::KeyLabel, schema::NewPassword, schema::PresentedPassword
+    )),
     tags(
         (name = "auth", description = "Login, refresh, logout, who am I, password"),
         (name = "users", description = "Users, grants, API keys, audit, access log (admin)"),
@@ -72,13 +83,41 @@ fn operations() -> OpenApiRouter<Arc<Api>> {
         .merge(routes::registry::router())
         .merge(routes::trading::router())
         .merge(routes::market::router())
-        .merge(routes::ops::router());
+        .merge(routes::ops::router())
+        .merge(routes::rollout::router());
     OpenApiRouter::with_openapi(<Doc as utoipa::OpenApi>::openapi()).nest(BASE, v1)
 }
 
 /// The document (what `/api/v1/openapi.json` serves).
 pub fn openapi() -> OpenApi {
-    operations().split_for_parts().1
+    let mut doc = operations().split_for_parts().1;
+    no_null_parameters(&mut doc);
+    doc
+}
+
+/// A path, query or header parameter is absent or a string: never JSON
+/// `null`. utoipa renders an optional parameter of a component type as
+/// `oneOf [null, $ref]`; this keeps the `$ref` alone (`required: false`
+/// already says it may be left out).
+fn no_null_parameters(doc: &mut OpenApi) {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::{Schema, SchemaType, Type};
+    let is_null =
+        |s: &RefOr<Schema>| matches!(s, RefOr::T(Schema::Object(o)) if o.schema_type == SchemaType::Type(Type::Null));
+    for item in doc.paths.paths.values_mut() {
+        let ops = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+        for op in ops.into_iter().flatten() {
+            for p in op.parameters.iter_mut().flatten() {
+                if let Some(RefOr::T(Schema::OneOf(one))) = &p.schema
+                    && one.items.len() == 2
+                    && let Some(other) = one.items.iter().find(|s| !is_null(s))
+                    && one.items.iter().any(is_null)
+                {
+                    p.schema = Some(other.clone());
+                }
+            }
+        }
+    }
 }
 
 /// The document as served and committed: pretty JSON with a final newline.
@@ -90,7 +129,8 @@ pub fn openapi_json() -> String {
 
 /// The API's router: the operations, the document and the Swagger UI.
 pub fn router(api: Arc<Api>) -> Router {
-    let (ops, doc) = operations().split_for_parts();
+    let (ops, mut doc) = operations().split_for_parts();
+    no_null_parameters(&mut doc);
     let json: Arc<str> = {
         let mut s = doc.to_pretty_json().unwrap_or_default();
         s.push('\n');

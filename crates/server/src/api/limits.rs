@@ -51,6 +51,8 @@ impl Limiter {
 const QUEUE: usize = 10_000;
 /// Rows written per transaction.
 const BATCH: usize = 500;
+/// How long the writer waits for a batch to fill.
+const LINGER: Duration = Duration::from_millis(100);
 
 /// The access log's queue and its writer task.
 #[derive(Debug, Clone)]
@@ -65,11 +67,24 @@ impl AccessLog {
         let dropped = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let Ok(handle) = tokio::runtime::Handle::try_current() else { return AccessLog { tx: None, dropped } };
         let (tx, mut rx) = mpsc::channel::<AccessEntry>(QUEUE);
+        let failed = dropped.clone();
         handle.spawn(async move {
             let mut batch = Vec::with_capacity(BATCH);
             while rx.recv_many(&mut batch, BATCH).await > 0 {
+                // linger so that a busy server writes a few large batches a
+                // second, not one transaction per request
+                if batch.len() < BATCH {
+                    tokio::time::sleep(LINGER).await;
+                    while batch.len() < BATCH {
+                        match rx.try_recv() {
+                            Ok(e) => batch.push(e),
+                            Err(_) => break,
+                        }
+                    }
+                }
                 if let Err(e) = store.log_access(&batch).await {
                     metrics::counter!("sqdata_api_access_log_dropped_total").increment(batch.len() as u64);
+                    failed.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
                     tracing::warn!(error = %e, rows = batch.len(), "the access log refused a batch");
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }

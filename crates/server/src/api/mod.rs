@@ -12,6 +12,7 @@
 //! - `doc`: the OpenAPI document and the vendored Swagger UI.
 
 pub mod doc;
+pub mod hasher;
 pub mod limits;
 pub mod principal;
 pub mod reply;
@@ -22,7 +23,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqdata::{ApiConfig, AuthStore, Opened, RegistryStore};
-use tokio::sync::Semaphore;
 
 pub use principal::Principal;
 pub use reply::{ApiError, Envelope};
@@ -40,8 +40,8 @@ pub struct Api {
     pub keys: secrets::KeyRing,
     /// The `[api]` settings.
     pub cfg: ApiConfig,
-    /// Bounds concurrent password hashing.
-    pub hashers: Semaphore,
+    /// Password hashing on its own low-priority threads.
+    pub hasher: hasher::Hasher,
     /// Login attempts per client address and per user name.
     pub login_limits: limits::Limiter,
     /// Requests per principal.
@@ -71,7 +71,7 @@ impl Api {
         Arc::new(Api {
             opened,
             registry,
-            hashers: Semaphore::new(cfg.password_hashers),
+            hasher: hasher::Hasher::start(cfg.password_hashers),
             login_limits: limits::Limiter::new(per_minute / 60.0, per_minute),
             request_limits: limits::Limiter::new(per_second, per_second),
             cache: principal::Cache::new(Duration::from_secs(1)),

@@ -1,7 +1,8 @@
 //! Who is calling and what they may do.
 //!
 //! A request carries an access token (`Authorization: Bearer <jwt>`) or an
-//! API key (`Authorization: Bearer sqk_…` or `X-Api-Key`). Every request
+//! API key (`Authorization: Bearer sqk_…` or `X-Api-Key`) — one of them:
+//! a request carrying two is refused (401). Every request
 //! looks the principal up server-side: the user must be active and its
 //! tokens not older than its last password/role/status change, the session
 //! open, the key neither revoked nor expired. Grants are read per request
@@ -239,20 +240,28 @@ fn client_ip(parts: &Parts) -> String {
     parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_else(|| "unknown".into())
 }
 
-/// The credential a request presents.
-fn credential(parts: &Parts) -> Option<String> {
-    if let Some(k) = parts.headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
-        return Some(k.trim().to_string());
+/// The credential a request presents, if any. A request presenting more
+/// than one (`X-Api-Key` and `Authorization`, or either twice) is refused:
+/// which one acts would be a guess, and a bad credential must never be
+/// ignored because a good one rides along.
+fn credential(parts: &Parts) -> Result<Option<String>, ApiError> {
+    let keys = parts.headers.get_all("x-api-key").iter().count();
+    let auths = parts.headers.get_all(header::AUTHORIZATION).iter().count();
+    if keys + auths > 1 {
+        return Err(ApiError::unauthenticated());
     }
-    let v = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
+    if let Some(k) = parts.headers.get("x-api-key") {
+        return Ok(k.to_str().ok().map(|k| k.trim().to_string()));
+    }
+    let Some(v) = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else { return Ok(None) };
+    let Some((scheme, token)) = v.split_once(' ') else { return Ok(None) };
+    Ok(scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string()))
 }
 
 impl Api {
     /// Checks the request's credential; `None` when it carries none.
     pub async fn principal(&self, parts: &Parts) -> Result<Option<Principal>, ApiError> {
-        let Some(cred) = credential(parts) else { return Ok(None) };
+        let Some(cred) = credential(parts)? else { return Ok(None) };
         let ip = client_ip(parts);
         let now = chrono::Utc::now();
         let p = if let Some((id, secret)) = secrets::parse_api_key(&cred) {

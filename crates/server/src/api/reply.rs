@@ -1,6 +1,14 @@
 //! The envelope every answer comes in — `{code, data, message}`, `code` 0
 //! on success and the HTTP status otherwise — pages `{total, page,
 //! pageSize, data}`, and `ApiError`, the one place core errors become HTTP.
+//!
+//! 400 is for input the OpenAPI document rules out (a store's
+//! `InvalidInput` stays 400: the handlers check what the document states
+//! before a store sees it); 422 is for input the document allows but the
+//! request cannot be carried out with — `from` after `to`, a code given
+//! twice, a version or user it names that does not exist, a byte budget a
+//! schema cannot state — decided by the handlers, never by mapping a
+//! store's error. Both name the field.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -61,6 +69,22 @@ impl ApiError {
     /// 400 naming the field.
     pub fn bad(field: &str, message: impl Into<String>) -> ApiError {
         ApiError { field: Some(field.into()), ..ApiError::new(StatusCode::BAD_REQUEST, message) }
+    }
+
+    /// 422 naming the field: the document allows the input, the request
+    /// cannot be carried out with it.
+    pub fn unprocessable(field: &str, message: impl Into<String>) -> ApiError {
+        ApiError { field: Some(field.into()), ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message) }
+    }
+
+    /// 409 naming the field: it collides with what exists.
+    pub fn conflict(field: &str, message: impl Into<String>) -> ApiError {
+        ApiError { field: Some(field.into()), ..ApiError::new(StatusCode::CONFLICT, message) }
+    }
+
+    /// 404 naming the parameter that names what does not exist.
+    pub fn not_found_at(field: &str, what: &str) -> ApiError {
+        ApiError { field: Some(field.into()), ..ApiError::not_found(what) }
     }
 
     /// 401: no valid credentials. One message whatever the reason (no oracle).

@@ -309,6 +309,25 @@ mod tests {
     }
 
     #[test]
+    fn the_key_file_is_written_once_private_and_a_short_or_shared_key_refuses_to_start() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("_secrets").join("jwt.keys");
+        let (a, wrote) = KeyRing::load_or_create(&path).unwrap();
+        assert!(wrote);
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        let (b, wrote) = KeyRing::load_or_create(&path).unwrap();
+        assert!(!wrote, "never replaced");
+        let t = a.sign(&claims(chrono::Utc::now().timestamp())).unwrap();
+        assert!(b.verify(&t, "sqdata").is_ok(), "the same key after a restart");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(KeyRing::load(&path).is_err(), "a key file others may read");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::write(&path, format!("short = {}\n", STANDARD.encode([1u8; 16]))).unwrap();
+        assert!(KeyRing::load(&path).is_err(), "a 16-byte key");
+    }
+
+    #[test]
     fn passwords_hash_and_verify() {
         let h = hash_password("correct horse battery").unwrap();
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");

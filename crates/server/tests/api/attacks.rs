@@ -256,7 +256,8 @@ async fn api_keys_wrong_revoked_expired_and_narrowed() {
             json!({ "user": "trader", "label": "old", "expires_at": "2001-01-01T00:00:00Z" }),
         )
         .await;
-    assert_eq!(v["code"], 400, "an expiry in the past is refused: {v}");
+    assert_eq!(v["code"], 422, "an expiry in the past is refused: {v}");
+    assert_eq!(v["data"]["field"], "expires_at", "{v}");
     let (full, id, hash) = sqdata_server::api::secrets::new_api_key().unwrap();
     let key = sqdata::ApiKey {
         id,
@@ -269,4 +270,41 @@ async fn api_keys_wrong_revoked_expired_and_narrowed() {
     };
     sqdata::AuthStore::create_api_key(&*s.reg, &key, &hash, "test").await.unwrap();
     assert_eq!(s.get(ME, &Who::Key(full)).await.0, 401, "expired");
+}
+
+/// A request presenting two credentials is refused whichever of them is
+/// good: a bad one is never ignored because a good one rides along. An
+/// admin cannot change its own role, status or password through `/users`
+/// (a stolen token must not reset the password without the current one,
+/// nor the last admin disable or demote itself).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_credentials_and_changes_of_oneself_are_refused() {
+    let s = Srv::start().await;
+    let token = token_of(&s.admin);
+    let Who::Key(key) = s.trader_key.clone() else { unreachable!() };
+    assert_eq!(s.get(ME, &s.trader_key).await.0, 200);
+    assert_eq!(s.get(ME, &s.admin).await.0, 200);
+    for (who, name, value) in [
+        (&s.trader_key, "authorization", "Bearer not-a-token".to_string()),
+        (&s.trader_key, "authorization", format!("Bearer {token}")),
+        (&s.admin, "x-api-key", "sqk_nokey123_x".to_string()),
+        (&s.admin, "x-api-key", key.clone()),
+        (&s.trader_key, "x-api-key", key.clone()),
+    ] {
+        let (st, _, body) = s.call_raw("GET", ME, who, None, &[(name, &value)]).await;
+        assert_eq!(st, 401, "{who:?} and {name}: {body}");
+    }
+
+    let before = s.state().await;
+    let me = "/api/v1/users/admin";
+    for change in [json!({ "role": "viewer" }), json!({ "status": "disabled" }), json!({ "password": PW.repeat(2) })] {
+        let (st, v) = s.call("PATCH", me, &s.admin, Some(&change)).await;
+        assert_eq!(st, 403, "{change}: {v}");
+    }
+    let (st, v) = s.call("PATCH", me, &s.admin, Some(&json!({ "role": "admin", "status": "active" }))).await;
+    assert_eq!(st, 200, "changing nothing harms nothing: {v}");
+    assert_eq!(s.state().await, before, "a refused change of oneself changed something");
+    assert_eq!(s.get(ME, &s.admin).await.0, 200, "the admin's token still works");
+    let (st, v) = s.call("PATCH", "/api/v1/users/trader", &s.admin, Some(&json!({ "role": "viewer" }))).await;
+    assert_eq!(st, 200, "another user's role: {v}");
 }

@@ -67,10 +67,17 @@ impl Srv {
     }
 
     pub async fn start_with(tune: impl FnOnce(&mut sqdata::ApiConfig)) -> Srv {
+        Srv::start_on(|c| tune(&mut c.api)).await
+    }
+
+    /// With the whole configuration tuned (a tier with servers, say).
+    pub async fn start_on(tune: impl FnOnce(&mut Config)) -> Srv {
         let dir = tempfile::tempdir().unwrap();
         let mut c = Config::default();
         c.file.root = dir.path().to_path_buf();
-        tune(&mut c.api);
+        c.api.login_per_minute = 100_000;
+        c.api.requests_per_second = 100_000;
+        tune(&mut c);
         let opened = sqdata::open_all(&c).unwrap();
         let reg = sqdata::open_registry(&c).await.unwrap();
         let key_bytes = secrets::random_bytes(32).unwrap();

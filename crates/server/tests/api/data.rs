@@ -151,9 +151,10 @@ async fn parameters_versions_diff_rollback_and_lost_updates() {
     assert_eq!(st, 200, "{v}");
     let (_, v) = s.get(&url, &s.viewer).await;
     assert_eq!(v["data"]["params"]["stop"], 0.05, "{v}");
+    // no such version: valid input that cannot be carried out (422), named
     let (st, v) = s.post(&format!("{url}/rollback"), &s.trader, json!({ "to": 99 })).await;
-    assert_eq!(st, 400, "{v}");
-    assert!(v["data"]["field"].is_string());
+    assert_eq!(st, 422, "{v}");
+    assert_eq!(v["data"]["field"], "to", "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -246,3 +246,72 @@ async fn oversized_bodies_headers_and_slow_clients() {
     assert!(started.elapsed() >= std::time::Duration::from_secs(5), "cut off after {:?}", started.elapsed());
     assert_eq!(s.get("/healthz", &Who::Anonymous).await.0, 200);
 }
+
+/// 400 is for what the document rules out — also what the core alone
+/// would take (`YYYYMMDD`, blanks around a code, `+2`) — and names the
+/// field; what the document allows but cannot be carried out — `from`
+/// after `to`, a high below its low, a code twice, a name taken, a user
+/// that does not exist — is 422 (409 for the name), named too, and
+/// changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_document_decides_400_and_what_it_cannot_say_is_422() {
+    let s = Srv::start().await;
+    let deals = format!("/api/v1/accounts/{ACC_W}/deals");
+    for (path, field) in [
+        (format!("{deals}?from=20250101"), "from"),
+        (format!("{deals}?from=2025-02-30"), "from"),
+        (format!("{deals}?code=%20000001.SZ"), "code"),
+        (format!("{deals}?code=100000"), "code"),
+        (format!("{deals}?kind=%20buy_fill"), "kind"),
+        (format!("{deals}?page=%2B2"), "page"),
+        (format!("{deals}?page=2.5"), "page"),
+        ("/api/v1/klines/000001.SZ?from=2025-01-02T09:30:00".to_string(), "from"),
+        ("/api/v1/quotes?codes=000001.SZ,,600000.SH".to_string(), "codes"),
+        ("/api/v1/audit?since=2025-01-02%2000:00:00Z".to_string(), "since"),
+    ] {
+        let (st, v) = s.get(&path, &s.admin).await;
+        assert_eq!((st, v["data"]["field"].as_str()), (400, Some(field)), "{path}: {v}");
+    }
+    // `2.0` is the integer 2 (what JSON Schema's `integer` allows)
+    assert_eq!(s.get(&format!("{deals}?page=2.0"), &s.viewer).await.0, 200);
+
+    let before = s.state().await;
+    // a struct is an object, never the array of its fields
+    for body in ["[null, null]", "[\"viewer\", \"active\"]"] {
+        let (st, _, text) = s.call_raw("PATCH", "/api/v1/users/viewer", &s.admin, Some(body.into()), &[]).await;
+        assert_eq!(st, 400, "{body}: {text}");
+        assert!(text.contains("\"field\":\"body\""), "{text}");
+    }
+    let extremes = format!("/api/v1/accounts/{ACC_W}/books/{BOOK}/positions/extremes");
+    let tick = |code: &str, high: f64, low: f64| json!({ "code": code, "high": high, "low": low });
+    for (path, who, body, want, field) in [
+        (extremes.clone(), &s.trader, json!({ "ticks": [tick("000001.SZ", 9.0, 10.0)] }), 422, "ticks[0].high"),
+        (
+            extremes.clone(),
+            &s.trader,
+            json!({ "ticks": [tick("000001.SZ", 10.0, 9.0), tick("SZ000001", 10.0, 9.0)] }),
+            422,
+            "ticks[1].code",
+        ),
+        (
+            "/api/v1/users".to_string(),
+            &s.admin,
+            json!({ "name": "viewer", "role": "viewer", "password": PW }),
+            409,
+            "name",
+        ),
+        ("/api/v1/api-keys".to_string(), &s.admin, json!({ "user": "nobody", "label": "x" }), 422, "user"),
+    ] {
+        let (st, v) = s.post(&path, who, body.clone()).await;
+        assert_eq!((st, v["data"]["field"].as_str()), (want, Some(field)), "{path} {body}: {v}");
+    }
+    assert_eq!(s.state().await, before, "a refused request changed something");
+    for (path, field) in [
+        (format!("{deals}?from=2025-02-01&to=2025-01-01"), "from"),
+        (format!("/api/v1/accounts/{ACC_W}/books/{BOOK}/assets?from=2025-02-01&to=2025-01-01"), "from"),
+        ("/api/v1/klines/000001.SZ?from=2025-01-02%2010:00:00&to=2025-01-02".to_string(), "from"),
+    ] {
+        let (st, v) = s.get(&path, &s.trader).await;
+        assert_eq!((st, v["data"]["field"].as_str()), (422, Some(field)), "{path}: {v}");
+    }
+}

@@ -9,3 +9,5 @@ mod data;
 mod flows;
 mod inputs;
 mod rbac;
+#[cfg(feature = "redis")]
+mod rollout;

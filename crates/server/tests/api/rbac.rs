@@ -48,6 +48,8 @@ pub(crate) fn body_of(op: &str, n: usize) -> Option<(String, Option<Value>)> {
         "klines" => none("?period=1d"),
         "quotes" => none("?codes=000001.SZ"),
         "logout" => body(json!({})),
+        "rollout" => none(""),
+        "check" | "promote" | "rollback" => body(json!({})),
         "record" => body(json!({ "deals": [] })), // filled per account by the matrix
         "password" => body(json!({ "current": "not the password", "new": "another long passphrase" })),
         "put_account" => body(json!({ "name": "x", "broker": "qmt" })),
@@ -79,11 +81,13 @@ fn want(scope: &str, op: &str, p: P, c: Case) -> Want {
             if p == P::TraderKey && (op == "logout" || op == "password") {
                 Want::Status(403) // a key has no session or password
             } else if op == "password" {
-                Want::Status(400) // the wrong current password, after the checks
+                Want::Status(422) // the wrong current password, after the checks (named: `current`)
             } else {
                 Want::Ok
             }
         }
+        // the embedded tier has no rollout: an admin gets 409, after the checks
+        "admin" if p == P::Admin && ["rollout", "check", "promote", "rollback"].contains(&op) => Want::Status(409),
         "admin" => match (p, c) {
             (P::Admin, Case::Missing) => Want::OkOrNotFound,
             (P::Admin, _) => Want::Ok,

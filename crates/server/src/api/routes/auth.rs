@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{Body, Errors};
+use super::{Body, Errors, schema};
 use crate::api::reply::{ApiError, ApiResult, ok};
 use crate::api::{Api, Principal, principal::Via, secrets};
 
@@ -27,9 +27,11 @@ use crate::api::{Api, Principal, principal::Via, secrets};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginIn {
-    /// User name.
+    /// User name (one no user can have is refused like a wrong password: 401).
+    #[schema(value_type = schema::UserName)]
     pub user: String,
     /// Password.
+    #[schema(value_type = schema::PresentedPassword)]
     pub password: String,
 }
 
@@ -62,8 +64,10 @@ pub struct RefreshIn {
 #[serde(deny_unknown_fields)]
 pub struct PasswordIn {
     /// The current password.
+    #[schema(value_type = schema::PresentedPassword)]
     pub current: String,
     /// The new one (12 to 256 characters).
+    #[schema(value_type = schema::NewPassword)]
     pub new: String,
 }
 
@@ -73,9 +77,10 @@ pub struct MeOut {
     /// User name.
     pub user: String,
     /// Role.
-    #[schema(value_type = String, example = "trader")]
+    #[schema(value_type = schema::RoleName)]
     pub role: Role,
     /// `token` or `key`.
+    #[schema(value_type = schema::ViaName)]
     pub via: String,
     /// Accounts and the effective right on each (`read`/`write`); admins see `*`.
     pub accounts: Vec<AccountRight>,
@@ -87,7 +92,7 @@ pub struct AccountRight {
     /// Account code (`*`: every account, for admins).
     pub account: String,
     /// `read` or `write`.
-    #[schema(value_type = String, example = "read")]
+    #[schema(value_type = schema::RightName)]
     pub right: Right,
 }
 
@@ -98,22 +103,23 @@ fn invalid_login() -> ApiError {
 }
 
 impl Api {
-    /// Argon2id on the blocking pool, one at a time per permit.
-    async fn check_password(&self, password: &str, phc: &str) -> bool {
-        let Ok(_permit) = self.hashers.acquire().await else { return false };
-        let (p, h) = (password.to_string(), phc.to_string());
-        tokio::task::spawn_blocking(move || secrets::verify_password(&p, &h)).await.unwrap_or(false)
+    /// Argon2id on the hashing threads; a full queue is 503 (retry), never
+    /// a failed attempt.
+    async fn check_password(&self, password: &str, phc: &str) -> Result<bool, ApiError> {
+        self.hasher.verify(password, phc).await.map_err(|_| {
+            let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy checking passwords; retry");
+            e.headers.push((header::RETRY_AFTER, HeaderValue::from_static("1")));
+            e
+        })
     }
 
-    /// Hashes a new password on the blocking pool.
+    /// Hashes a new password on the hashing threads.
     pub async fn hash_password(&self, password: &str) -> Result<String, ApiError> {
         secrets::check_password(password)?;
-        let _permit =
-            self.hashers.acquire().await.map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy"))?;
-        let p = password.to_string();
-        tokio::task::spawn_blocking(move || secrets::hash_password(&p))
+        self.hasher
+            .hash(password)
             .await
-            .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy"))?
+            .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy hashing passwords; retry"))?
             .map_err(ApiError::from)
     }
 
@@ -156,7 +162,8 @@ impl Api {
 /// Signs in.
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginIn,
     security(()),
-    responses((status = 200, body = inline(crate::api::Envelope<TokensOut>)), Errors))]
+    responses((status = 200, body = inline(crate::api::Envelope<TokensOut>),
+        headers(("Set-Cookie" = String, description = "The refresh token, `sqdata_refresh`, HttpOnly"))), Errors))]
 pub async fn login(
     State(api): super::State,
     ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
@@ -169,12 +176,15 @@ pub async fn login(
             return Err(ApiError::too_many(wait));
         }
     }
-    if b.user.len() > 64 || b.password.len() > 1024 {
+    // an overlong name or password: the same answer as a wrong one, nothing
+    // hashed (a name outside the pattern is looked up, found by no one and
+    // audited like any unknown user)
+    if b.user.len() > 64 || schema::PresentedPassword::check("password", &b.password).is_err() {
         return Err(invalid_login());
     }
     let user = api.auth.user(&b.user).await?;
     let hash = user.as_ref().map(|u| u.password_hash.clone()).unwrap_or_else(|| secrets::decoy_hash().to_string());
-    let good = api.check_password(&b.password, &hash).await;
+    let good = api.check_password(&b.password, &hash).await?;
     let now = Utc::now();
     let entity = format!("user:{}", b.user.chars().take(64).collect::<String>());
     let Some(user) = user else {
@@ -196,7 +206,8 @@ pub async fn login(
         };
         let _ =
             api.auth.audit_event(&user.name, "login.fail", &entity, serde_json::json!({ "ip": ip, "why": why })).await;
-        api.cache.flush();
+        // no cache flush: a failed login changes nothing a principal is
+        // checked against (a storm of them must not slow everyone's reads)
         return Err(invalid_login());
     }
     api.auth.login_succeeded(&user.name).await?;
@@ -211,14 +222,15 @@ pub async fn login(
     };
     api.auth.create_session(&session, &refresh_hash).await?;
     api.auth.audit_event(&user.name, "login", &entity, serde_json::json!({ "ip": ip, "session": session.id })).await?;
-    api.cache.flush();
+    // a new session id was never cached: nothing to flush
     api.tokens(&user.name, &session, refresh)
 }
 
 /// Trades a refresh token for new tokens (the old refresh token is spent).
 #[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshIn,
     security(()),
-    responses((status = 200, body = inline(crate::api::Envelope<TokensOut>)), Errors))]
+    responses((status = 200, body = inline(crate::api::Envelope<TokensOut>),
+        headers(("Set-Cookie" = String, description = "The refresh token, `sqdata_refresh`, HttpOnly"))), Errors))]
 pub async fn refresh(State(api): super::State, headers: HeaderMap, Body(b): Body<RefreshIn>) -> ApiResult {
     let from_cookie = headers
         .get_all(header::COOKIE)
@@ -228,12 +240,15 @@ pub async fn refresh(State(api): super::State, headers: HeaderMap, Body(b): Body
         .find_map(|c| c.trim().strip_prefix(&format!("{COOKIE}=")).map(String::from));
     let token = b.refresh_token.or(from_cookie).ok_or_else(ApiError::unauthenticated)?;
     let (sid, hash) = secrets::parse_refresh(&token).ok_or_else(ApiError::unauthenticated)?;
+    // a session id no session can have: as unknown as any other (not 400)
+    if !(8..=64).contains(&sid.len()) || !sid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        return Err(ApiError::unauthenticated());
+    }
     let (next, next_hash) = secrets::new_refresh(sid)?;
     match api.auth.refresh(sid, &hash, &next_hash, Utc::now()).await? {
         Refresh::Rotated(session) => {
             let user = api.auth.user(&session.user).await?.filter(|u| u.status == UserStatus::Active);
             let Some(user) = user else { return Err(ApiError::unauthenticated()) };
-            api.cache.flush();
             api.tokens(&user.name, &session, next)
         }
         Refresh::Reused(_) => {
@@ -248,7 +263,8 @@ pub async fn refresh(State(api): super::State, headers: HeaderMap, Body(b): Body
 /// Ends the caller's session (its access and refresh tokens stop working).
 #[utoipa::path(post, path = "/auth/logout", tag = "auth",
     security(("bearer" = ["authenticated"]), ("api_key" = ["authenticated"])),
-    responses((status = 200, body = inline(crate::api::Envelope<bool>)), Errors))]
+    responses((status = 200, body = inline(crate::api::Envelope<bool>),
+        headers(("Set-Cookie" = String, description = "Clears `sqdata_refresh`"))), Errors))]
 pub async fn logout(State(api): super::State, p: Principal) -> ApiResult {
     let Via::Token { session } = &p.via else { return Err(ApiError::forbidden("an API key has no session")) };
     let ended = api.auth.revoke_session(session, &p.actor()).await?;
@@ -297,8 +313,10 @@ pub async fn password(State(api): super::State, p: Principal, Body(b): Body<Pass
     if matches!(p.via, Via::Key { .. }) {
         return Err(ApiError::forbidden("an API key cannot change a password"));
     }
-    if !api.check_password(&b.current, &p.user.password_hash).await {
-        return Err(ApiError::bad("current", "the current password does not match"));
+    schema::PresentedPassword::check("current", &b.current)?;
+    schema::NewPassword::check("new", &b.new)?;
+    if !api.check_password(&b.current, &p.user.password_hash).await? {
+        return Err(ApiError::unprocessable("current", "the current password does not match"));
     }
     let hash = api.hash_password(&b.new).await?;
     let change = UserChange { password_hash: Some(hash), ..UserChange::default() };

@@ -5,14 +5,19 @@
 use axum::extract::{Path, State};
 use chrono::NaiveDateTime;
 use serde::Serialize;
-use sqdata::{Adjust, BarKey, Code, Period, TimeRange};
+use sqdata::{Adjust, BarKey, Period, TimeRange};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{Errors, Params};
+use super::{Errors, Params, schema};
 use crate::api::reply::{ApiError, ApiResult, ok};
 use crate::api::{Api, Principal};
+
+/// Most codes one quote request names: 1000 of the longest spelling with
+/// their commas fit the request head's 16 KiB (`listen::Limits`); more
+/// would be refused with 431 before any check.
+pub const MAX_QUOTES: usize = 1000;
 
 /// Most bars one answer carries.
 pub const MAX_BARS: u64 = 20_000;
@@ -84,35 +89,37 @@ pub struct QuoteOut {
     pub quote: serde_json::Value,
 }
 
-fn when(name: &str, v: &str) -> sqdata::Result<NaiveDateTime> {
-    if v.len() <= 10 {
-        Ok(sqdata::validate::date(name, v)?.and_hms_opt(0, 0, 0).unwrap_or_default())
-    } else {
-        sqdata::validate::datetime(name, v)
-    }
-}
-
 /// A series' bars in a range (`from`/`to`: a day or a time), at most `limit`
 /// (default and ceiling 20000) per answer, `next_from` when more follow.
 #[utoipa::path(get, path = "/klines/{code}", tag = "market",
-    params(("code" = String, Path), ("period" = Option<String>, Query), ("adjust" = Option<String>, Query),
-           ("from" = Option<String>, Query), ("to" = Option<String>, Query), ("limit" = Option<u32>, Query),
-           ("layout" = Option<String>, Query)),
+    params(("code" = schema::StockCode, Path),
+           ("period" = Option<schema::PeriodName>, Query, description = "Default `1d`"),
+           ("adjust" = Option<schema::AdjustName>, Query, description = "Default `qfq`"),
+           ("from" = Option<schema::DayOrTime>, Query, description = "First bar time (after `to`: 422)"),
+           ("to" = Option<schema::DayOrTime>, Query, description = "Last bar time"),
+           ("limit" = Option<u64>, Query, minimum = 1, maximum = 20000, description = "Most bars in this answer (default 20000)"),
+           ("layout" = Option<schema::Layout>, Query, description = "Default `rows`")),
     security(("bearer" = ["authenticated"]), ("api_key" = ["authenticated"])),
     responses((status = 200, body = inline(crate::api::Envelope<KlinesOut>)), Errors))]
 pub async fn klines(State(api): super::State, p: Principal, Path(code): Path<String>, q: Params) -> ApiResult {
     q.only(&["period", "adjust", "from", "to", "limit", "layout"])?;
-    let code = Code::parse_field("code", &code)?;
-    let period: Period = q.parse("period", |v| v.parse())?.unwrap_or(Period::Day1);
-    let adjust: Adjust = q.parse("adjust", |v| v.parse())?.unwrap_or(Adjust::Qfq);
-    let range = TimeRange { from: q.parse("from", |v| when("from", v))?, to: q.parse("to", |v| when("to", v))? };
+    let code = schema::code("code", &code)?;
+    let pick = |name: &str, values: &[&str]| -> Result<Option<String>, ApiError> {
+        Ok(q.choice(name, values)?.map(String::from))
+    };
+    let period: Period = match pick("period", &["1m", "5m", "15m", "30m", "60m", "1d", "1w"])? {
+        Some(v) => v.parse().map_err(|e: sqdata::Error| ApiError::bad("period", e.to_string()))?,
+        None => Period::Day1,
+    };
+    let adjust: Adjust = match pick("adjust", &["none", "qfq", "hfq"])? {
+        Some(v) => v.parse().map_err(|e: sqdata::Error| ApiError::bad("adjust", e.to_string()))?,
+        None => Adjust::Qfq,
+    };
+    let range = TimeRange { from: q.get("from", schema::day_or_time)?, to: q.get("to", schema::day_or_time)? };
+    schema::ordered(range.from, range.to)?;
     range.validate()?;
     let limit = q.number("limit", 1, MAX_BARS)?.unwrap_or(MAX_BARS) as usize;
-    let columns = match q.text("layout").unwrap_or("rows") {
-        "rows" => false,
-        "columns" => true,
-        other => return Err(ApiError::bad("layout", format!("invalid layout {other:?}: expected rows or columns"))),
-    };
+    let columns = q.choice("layout", &["rows", "columns"])? == Some("columns");
     let mut bars = api.opened.stores.bars.load_bars(&BarKey::new(code, period, adjust), range).await?;
     let next_from = (bars.len() > limit).then(|| bars[limit].datetime.format("%Y-%m-%d %H:%M:%S").to_string());
     bars.truncate(limit);
@@ -157,17 +164,19 @@ pub async fn klines(State(api): super::State, p: Principal, Path(code): Path<Str
 }
 
 /// The live quotes of `codes` (comma-separated); expired or unknown codes are left out.
-#[utoipa::path(get, path = "/quotes", tag = "market", params(("codes" = String, Query)),
+#[utoipa::path(get, path = "/quotes", tag = "market",
+    params(("codes" = Vec<schema::StockCode>, Query, style = Form, explode = false, min_items = 1, max_items = 1000,
+            description = "1 to 1000 codes, comma-separated (the most a request head of 16 KiB carries)")),
     security(("bearer" = ["authenticated"]), ("api_key" = ["authenticated"])),
     responses((status = 200, body = inline(crate::api::Envelope<Vec<QuoteOut>>)), Errors))]
 pub async fn quotes(State(api): super::State, p: Principal, q: Params) -> ApiResult {
     q.only(&["codes"])?;
     let raw = q.text("codes").ok_or_else(|| ApiError::bad("codes", "codes is required"))?;
-    let list: Vec<&str> = raw.split(',').filter(|s| !s.trim().is_empty()).collect();
-    if list.len() > 5000 {
-        return Err(ApiError::bad("codes", "at most 5000 codes"));
+    let list: Vec<&str> = raw.split(',').collect();
+    if list.len() > MAX_QUOTES {
+        return Err(ApiError::bad("codes", format!("at most {MAX_QUOTES} codes")));
     }
-    let codes = list.iter().map(|c| Code::parse_field("codes", c.trim())).collect::<sqdata::Result<Vec<_>>>()?;
+    let codes = list.iter().map(|c| schema::code("codes", c)).collect::<Result<Vec<_>, _>>()?;
     let got = api.opened.stores.quotes.get_quotes(&codes).await?;
     api.log_read(&p, "/api/v1/quotes", None, 200);
     Ok(ok(got

@@ -7,6 +7,8 @@ pub mod auth;
 pub mod market;
 pub mod ops;
 pub mod registry;
+pub mod rollout;
+pub mod schema;
 pub mod trading;
 pub mod users;
 
@@ -39,21 +41,27 @@ pub const SCOPES: [&str; 5] = ["public", "authenticated", "account:read", "accou
 pub struct ErrorBody {
     /// The HTTP status.
     pub code: u16,
-    /// `{"field": …}` for bad input, else null.
-    #[schema(value_type = Option<Object>)]
-    pub data: Option<serde_json::Value>,
+    /// The input at fault, when one is (null otherwise).
+    pub data: Option<FieldRef>,
     /// What went wrong.
     pub message: String,
+}
+
+/// The input an error is about.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldRef {
+    /// A body field (`deals[2].code`), a query or path parameter, or `body`.
+    pub field: String,
 }
 
 /// The errors every operation may answer.
 #[derive(Debug, IntoResponses)]
 pub enum Errors {
-    /// Bad input; `data.field` names it.
+    /// Input the document rules out; `data.field` names it.
     #[response(status = 400)]
     Bad(ErrorBody),
-    /// No valid credential.
-    #[response(status = 401)]
+    /// No valid credential (or two credentials at once).
+    #[response(status = 401, headers(("WWW-Authenticate" = String, description = "`Bearer`")))]
     Unauthenticated(ErrorBody),
     /// Known, not allowed.
     #[response(status = 403)]
@@ -61,22 +69,30 @@ pub enum Errors {
     /// Not found (or not visible to the caller: the same answer).
     #[response(status = 404)]
     NotFound(ErrorBody),
+    /// It collides with what exists (a user name taken); `data.field` names it.
+    #[response(status = 409)]
+    Conflict(ErrorBody),
     /// A conflicting change (an `If-Match` that no longer matches).
     #[response(status = 412)]
     Precondition(ErrorBody),
     /// The body is too large.
     #[response(status = 413)]
     TooLarge(ErrorBody),
+    /// Input the document allows that cannot be carried out — `from` after
+    /// `to`, a code given twice, a version or user that does not exist, too
+    /// many bytes; `data.field` names it.
+    #[response(status = 422)]
+    Unprocessable(ErrorBody),
     /// Too many requests.
-    #[response(status = 429)]
+    #[response(status = 429, headers(("Retry-After" = String, description = "Seconds to wait")))]
     TooMany(ErrorBody),
-    /// A store is unavailable (retry).
-    #[response(status = 503)]
+    /// A store is unavailable, or the password hashers are busy (retry).
+    #[response(status = 503, headers(("Retry-After" = String, description = "Seconds to wait, when known")))]
     Unavailable(ErrorBody),
 }
 
-/// A JSON body whose errors name the field (`serde_path_to_error`); the
-/// size limit is the router's.
+/// A JSON object body whose errors name the field (`serde_path_to_error`);
+/// the size limit is the router's.
 #[derive(Debug)]
 pub struct Body<T>(pub T);
 
@@ -91,6 +107,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
                 ApiError::bad("body", "could not read the body")
             }
         })?;
+        // every body is a JSON object: serde would also take a struct
+        // written as an array of its fields (`[null, null]`)
+        if bytes.iter().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r')) != Some(&b'{') {
+            return Err(ApiError::bad("body", "the body must be a JSON object"));
+        }
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
         serde_path_to_error::deserialize(de).map(Body).map_err(|e| {
             let path = e.path().to_string();
@@ -167,19 +188,37 @@ impl Params {
         }
     }
 
-    /// A number within `lo..=hi`.
+    /// A parameter checked by one of the [`schema`] checks.
+    pub fn get<T>(&self, name: &str, f: impl Fn(&str, &str) -> Result<T, ApiError>) -> Result<Option<T>, ApiError> {
+        self.0.get(name).map(|v| f(name, v)).transpose()
+    }
+
+    /// A whole number within `lo..=hi`, decimal digits (an `integer` of
+    /// the document: no sign, no blanks; `12.0` is the same integer).
     pub fn number(&self, name: &str, lo: u64, hi: u64) -> Result<Option<u64>, ApiError> {
-        self.parse(name, |v| {
-            v.parse::<u64>()
-                .ok()
+        self.get(name, |name, v| {
+            // `12` or `12.0` (a zero fraction: the same integer)
+            let int = match v.split_once('.') {
+                Some((i, f)) if !f.is_empty() && f.bytes().all(|b| b == b'0') => i,
+                Some(_) => "",
+                None => v,
+            };
+            (!int.is_empty() && int.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| int.parse::<u64>().ok())
+                .flatten()
                 .filter(|n| (lo..=hi).contains(n))
-                .ok_or_else(|| sqdata::Error::invalid(name, v, format!("expected a whole number {lo}..={hi}")))
+                .ok_or_else(|| ApiError::bad(name, format!("invalid {name}: expected a whole number {lo} to {hi}")))
         })
     }
 
-    /// A day (`YYYY-MM-DD` or `YYYYMMDD`).
+    /// A day, `YYYY-MM-DD`.
     pub fn date(&self, name: &str) -> Result<Option<chrono::NaiveDate>, ApiError> {
-        self.parse(name, |v| sqdata::validate::date(name, v))
+        self.get(name, schema::day)
+    }
+
+    /// One of `values`.
+    pub fn choice<'a>(&self, name: &str, values: &[&'a str]) -> Result<Option<&'a str>, ApiError> {
+        self.get(name, |name, v| schema::one_of(name, v, values))
     }
 
     /// Refuses parameters the operation does not know (typos are errors).

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{Body, Errors, Params};
+use super::{Body, Errors, Params, schema};
 use crate::api::reply::{ApiError, ApiResult, ok};
 use crate::api::{Api, Principal};
 
@@ -19,6 +19,7 @@ use crate::api::{Api, Principal};
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AccountOut {
     /// The broker's account code.
+    #[schema(value_type = schema::AccountId)]
     pub id: String,
     /// Display name.
     pub name: String,
@@ -39,11 +40,13 @@ fn account_out(a: &Account) -> AccountOut {
 pub struct AccountIn {
     /// Display name.
     #[serde(default)]
+    #[schema(value_type = schema::AccountName)]
     pub name: String,
     /// Broker / gateway.
     #[serde(default)]
+    #[schema(value_type = schema::BrokerName)]
     pub broker: String,
-    /// Anything else (a JSON object).
+    /// Anything else (a JSON object of at most 64 KiB as JSON; more: 422).
     #[serde(default)]
     #[schema(value_type = Object)]
     pub meta: Map<String, Value>,
@@ -80,9 +83,11 @@ fn strategy_out(s: &Strategy) -> StrategyOut {
 pub struct StrategyIn {
     /// Display name.
     #[serde(default)]
+    #[schema(value_type = schema::StrategyDescription)]
     pub description: String,
     /// Type.
     #[serde(default)]
+    #[schema(value_type = schema::StrategyKind)]
     pub kind: String,
     /// May it trade.
     #[serde(default = "yes")]
@@ -123,11 +128,12 @@ fn params_out(p: &ParamVersion) -> ParamsOut {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ParamsIn {
-    /// The parameters (a JSON object).
+    /// The parameters (a JSON object of at most 64 KiB as JSON; more: 422).
     #[schema(value_type = Object)]
     pub params: Map<String, Value>,
     /// Why.
     #[serde(default)]
+    #[schema(value_type = schema::ParamsNote)]
     pub note: String,
 }
 
@@ -135,8 +141,11 @@ pub struct ParamsIn {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RollbackIn {
-    /// The version whose parameters become the newest version.
-    pub to: u32,
+    /// The version whose parameters become the newest version (422 when
+    /// there is no such version).
+    #[serde(deserialize_with = "schema::whole")]
+    #[schema(value_type = u64, minimum = 1, maximum = 4294967295_u64)]
+    pub to: u64,
 }
 
 /// One change between two versions.
@@ -145,15 +154,33 @@ pub struct ChangeOut {
     /// Key path (`trail.back`).
     pub path: String,
     /// Before (absent: added).
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     pub before: Option<Value>,
     /// After (absent: removed).
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     pub after: Option<Value>,
 }
 
 fn book(account: &AccountCode, name: &str) -> Result<BookId, ApiError> {
     Ok(BookId::new(account.as_str(), name)?)
+}
+
+/// The version an `If-Match` names (`None`: `*`). Anything else — another
+/// entity tag, a list, a malformed value — matches no version: 412, the
+/// answer RFC 9110 gives to a tag that does not match.
+fn if_match(v: &str) -> Result<Option<u32>, ApiError> {
+    let v = v.trim();
+    if v == "*" {
+        return Ok(None);
+    }
+    v.strip_prefix("W/")
+        .unwrap_or(v)
+        .strip_prefix("\"v")
+        .and_then(|r| r.strip_suffix('"'))
+        .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|n| n.parse::<u32>().ok())
+        .map(Some)
+        .ok_or_else(|| ApiError::new(StatusCode::PRECONDITION_FAILED, "If-Match names no version of these parameters"))
 }
 
 fn etag(v: u32) -> HeaderValue {
@@ -172,7 +199,7 @@ pub async fn list_accounts(State(api): super::State, p: Principal) -> ApiResult 
 }
 
 /// One account.
-#[utoipa::path(get, path = "/accounts/{account}", tag = "accounts", params(("account" = String, Path)),
+#[utoipa::path(get, path = "/accounts/{account}", tag = "accounts", params(("account" = schema::AccountId, Path)),
     security(("bearer" = ["account:read"]), ("api_key" = ["account:read"])),
     responses((status = 200, body = inline(crate::api::Envelope<AccountOut>)), Errors))]
 pub async fn get_account(State(api): super::State, p: Principal, Path(account): Path<String>) -> ApiResult {
@@ -183,7 +210,7 @@ pub async fn get_account(State(api): super::State, p: Principal, Path(account): 
 }
 
 /// Creates or changes an account (admin).
-#[utoipa::path(put, path = "/accounts/{account}", tag = "accounts", params(("account" = String, Path)),
+#[utoipa::path(put, path = "/accounts/{account}", tag = "accounts", params(("account" = schema::AccountId, Path)),
     request_body = AccountIn,
     security(("bearer" = ["admin"]), ("api_key" = ["admin"])),
     responses((status = 200, body = inline(crate::api::Envelope<AccountOut>)), Errors))]
@@ -194,7 +221,11 @@ pub async fn put_account(
     Body(b): Body<AccountIn>,
 ) -> ApiResult {
     p.admin()?;
-    let a = Account { id: AccountCode::new(&account)?, name: b.name, broker: b.broker, meta: b.meta };
+    let id = schema::account("account", &account)?;
+    schema::AccountName::check("name", &b.name)?;
+    schema::BrokerName::check("broker", &b.broker)?;
+    schema::document("meta", &b.meta)?;
+    let a = Account { id, name: b.name, broker: b.broker, meta: b.meta };
     a.validate()?;
     api.registry.upsert_account(&a, &p.actor()).await?;
     api.cache.flush();
@@ -202,7 +233,7 @@ pub async fn put_account(
 }
 
 /// The strategies of an account.
-#[utoipa::path(get, path = "/accounts/{account}/strategies", tag = "accounts", params(("account" = String, Path)),
+#[utoipa::path(get, path = "/accounts/{account}/strategies", tag = "accounts", params(("account" = schema::AccountId, Path)),
     security(("bearer" = ["account:read"]), ("api_key" = ["account:read"])),
     responses((status = 200, body = inline(crate::api::Envelope<Vec<StrategyOut>>)), Errors))]
 pub async fn list_strategies(State(api): super::State, p: Principal, Path(account): Path<String>) -> ApiResult {
@@ -214,7 +245,7 @@ pub async fn list_strategies(State(api): super::State, p: Principal, Path(accoun
 
 /// Creates or changes a strategy.
 #[utoipa::path(put, path = "/accounts/{account}/strategies/{book}", tag = "accounts",
-    params(("account" = String, Path), ("book" = String, Path)), request_body = StrategyIn,
+    params(("account" = schema::AccountId, Path), ("book" = schema::BookId, Path)), request_body = StrategyIn,
     security(("bearer" = ["account:write"]), ("api_key" = ["account:write"])),
     responses((status = 200, body = inline(crate::api::Envelope<StrategyOut>)), Errors))]
 pub async fn put_strategy(
@@ -224,7 +255,10 @@ pub async fn put_strategy(
     Body(b): Body<StrategyIn>,
 ) -> ApiResult {
     let account = p.account(&api, &account, Right::Write).await?;
-    let s = Strategy { book: book(&account, &name)?, description: b.description, kind: b.kind, enabled: b.enabled };
+    let bk = book(&account, &name)?;
+    schema::StrategyDescription::check("description", &b.description)?;
+    schema::StrategyKind::check("kind", &b.kind)?;
+    let s = Strategy { book: bk, description: b.description, kind: b.kind, enabled: b.enabled };
     s.validate()?;
     api.registry.upsert_strategy(&s, &p.actor()).await?;
     Ok(ok(strategy_out(&s)))
@@ -232,9 +266,10 @@ pub async fn put_strategy(
 
 /// The active parameters (or `?version=`), with the version as `ETag`.
 #[utoipa::path(get, path = "/accounts/{account}/strategies/{book}/params", tag = "params",
-    params(("account" = String, Path), ("book" = String, Path), ("version" = Option<u32>, Query)),
+    params(("account" = schema::AccountId, Path), ("book" = schema::BookId, Path),
+           ("version" = Option<schema::Version>, Query, description = "That version (default: the newest)")),
     security(("bearer" = ["account:read"]), ("api_key" = ["account:read"])),
-    responses((status = 200, body = inline(crate::api::Envelope<ParamsOut>)), Errors))]
+    responses((status = 200, body = inline(crate::api::Envelope<ParamsOut>), headers(("ETag" = String, description = "The version, `\"v<n>\"`: send it back as `If-Match`"))), Errors))]
 pub async fn get_params(
     State(api): super::State,
     p: Principal,
@@ -255,10 +290,11 @@ pub async fn get_params(
 /// Stores new parameters as the newest version. `If-Match` with the ETag
 /// of the version edited refuses (412) when someone stored another since.
 #[utoipa::path(put, path = "/accounts/{account}/strategies/{book}/params", tag = "params",
-    params(("account" = String, Path), ("book" = String, Path), ("If-Match" = Option<String>, Header)),
+    params(("account" = schema::AccountId, Path), ("book" = schema::BookId, Path),
+           ("If-Match" = Option<schema::IfMatch>, Header, description = "Store only over this version (else 412)")),
     request_body = ParamsIn,
     security(("bearer" = ["account:write"]), ("api_key" = ["account:write"])),
-    responses((status = 200, body = inline(crate::api::Envelope<ParamsOut>)), Errors))]
+    responses((status = 200, body = inline(crate::api::Envelope<ParamsOut>), headers(("ETag" = String, description = "The version, `\"v<n>\"`: send it back as `If-Match`"))), Errors))]
 pub async fn put_params(
     State(api): super::State,
     p: Principal,
@@ -268,18 +304,18 @@ pub async fn put_params(
 ) -> ApiResult {
     let account = p.account(&api, &account, Right::Write).await?;
     let bk = book(&account, &name)?;
-    // `If-Match: "<version>"` stores only if that is still the latest
+    // the request first (400 for what the document rules out), then what
+    // it names (404), then the precondition (412)
+    schema::ParamsNote::check("note", &b.note)?;
+    schema::document("params", &b.params)?;
+    if api.registry.strategy(&bk).await?.is_none() {
+        return Err(ApiError::not_found_at("book", "strategy"));
+    }
+    // `If-Match: "v<version>"` stores only if that is still the latest
     // (atomically, in the store); `*` or no header: unconditionally
-    let expected = match headers.get(header::IF_MATCH).map(|v| v.to_str().unwrap_or("?").trim()) {
-        None | Some("*") => None,
-        Some(tag) => Some(
-            tag.strip_prefix("W/")
-                .unwrap_or(tag)
-                .trim_matches('"')
-                .strip_prefix('v')
-                .and_then(|n| n.parse::<u32>().ok())
-                .ok_or_else(|| ApiError::new(StatusCode::PRECONDITION_FAILED, "If-Match names no version of these parameters"))?,
-        ),
+    let expected = match headers.get(header::IF_MATCH) {
+        None => None,
+        Some(v) => if_match(v.to_str().unwrap_or("?"))?,
     };
     let v = match expected {
         None => api.registry.put_params(&bk, &b.params, &p.actor(), &b.note).await?,
@@ -292,7 +328,7 @@ pub async fn put_params(
 
 /// Every version, oldest first.
 #[utoipa::path(get, path = "/accounts/{account}/strategies/{book}/params/versions", tag = "params",
-    params(("account" = String, Path), ("book" = String, Path)),
+    params(("account" = schema::AccountId, Path), ("book" = schema::BookId, Path)),
     security(("bearer" = ["account:read"]), ("api_key" = ["account:read"])),
     responses((status = 200, body = inline(crate::api::Envelope<Vec<ParamsOut>>)), Errors))]
 pub async fn param_versions(
@@ -309,7 +345,9 @@ pub async fn param_versions(
 
 /// What changed between two versions (`from` → `to`).
 #[utoipa::path(get, path = "/accounts/{account}/strategies/{book}/params/diff", tag = "params",
-    params(("account" = String, Path), ("book" = String, Path), ("from" = u32, Query), ("to" = u32, Query)),
+    params(("account" = schema::AccountId, Path), ("book" = schema::BookId, Path),
+           ("from" = schema::Version, Query, description = "The version before (404 when there is none)"),
+           ("to" = schema::Version, Query, description = "The version after (404 when there is none)")),
     security(("bearer" = ["account:read"]), ("api_key" = ["account:read"])),
     responses((status = 200, body = inline(crate::api::Envelope<Vec<ChangeOut>>)), Errors))]
 pub async fn param_diff(
@@ -324,8 +362,8 @@ pub async fn param_diff(
     let from = q.number("from", 1, u64::from(u32::MAX))?.ok_or_else(|| ApiError::bad("from", "from is required"))?;
     let to = q.number("to", 1, u64::from(u32::MAX))?.ok_or_else(|| ApiError::bad("to", "to is required"))?;
     let a =
-        api.registry.params(&b, Some(from as u32)).await?.ok_or_else(|| ApiError::bad("from", "no such version"))?;
-    let z = api.registry.params(&b, Some(to as u32)).await?.ok_or_else(|| ApiError::bad("to", "no such version"))?;
+        api.registry.params(&b, Some(from as u32)).await?.ok_or_else(|| ApiError::not_found_at("from", "version"))?;
+    let z = api.registry.params(&b, Some(to as u32)).await?.ok_or_else(|| ApiError::not_found_at("to", "version"))?;
     let changes: Vec<ChangeOut> = sqdata::diff_params(&a.params, &z.params)
         .into_iter()
         .map(|c| ChangeOut { path: c.path, before: c.before, after: c.after })
@@ -336,9 +374,9 @@ pub async fn param_diff(
 
 /// Stores an earlier version's parameters again as the newest version.
 #[utoipa::path(post, path = "/accounts/{account}/strategies/{book}/params/rollback", tag = "params",
-    params(("account" = String, Path), ("book" = String, Path)), request_body = RollbackIn,
+    params(("account" = schema::AccountId, Path), ("book" = schema::BookId, Path)), request_body = RollbackIn,
     security(("bearer" = ["account:write"]), ("api_key" = ["account:write"])),
-    responses((status = 200, body = inline(crate::api::Envelope<ParamsOut>)), Errors))]
+    responses((status = 200, body = inline(crate::api::Envelope<ParamsOut>), headers(("ETag" = String, description = "The version, `\"v<n>\"`: send it back as `If-Match`"))), Errors))]
 pub async fn rollback_params(
     State(api): super::State,
     p: Principal,
@@ -346,7 +384,18 @@ pub async fn rollback_params(
     Body(b): Body<RollbackIn>,
 ) -> ApiResult {
     let account = p.account(&api, &account, Right::Write).await?;
-    let v = api.registry.rollback_params(&book(&account, &name)?, b.to, &p.actor()).await?;
+    let bk = book(&account, &name)?;
+    let to = u32::try_from(b.to)
+        .ok()
+        .filter(|v| *v >= 1)
+        .ok_or_else(|| ApiError::bad("to", format!("invalid to: versions are 1 to {}", u32::MAX)))?;
+    if api.registry.strategy(&bk).await?.is_none() {
+        return Err(ApiError::not_found_at("book", "strategy"));
+    }
+    if api.registry.params(&bk, Some(to)).await?.is_none() {
+        return Err(ApiError::unprocessable("to", format!("{bk} has no version {to}")));
+    }
+    let v = api.registry.rollback_params(&bk, to, &p.actor()).await?;
     let mut r = ok(params_out(&v));
     r.headers_mut().insert(header::ETAG, etag(v.version));
     Ok(r)

@@ -3,16 +3,19 @@
 //! principals' cache, so it acts on the next request.
 
 use axum::extract::{Path, State};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
-use sqdata::{AccountCode, ApiKey, AuditQuery, Grant, Right, Role, User, UserChange, UserStatus};
+use sqdata::{ApiKey, AuditQuery, Grant, Right, Role, User, UserChange, UserStatus};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{Body, Errors, Params};
+use super::{Body, Errors, Params, schema};
 use crate::api::reply::{ApiError, ApiResult, ok};
 use crate::api::{Api, Principal, secrets};
+
+/// Most accounts an API key may be limited to (the store's bound).
+const MAX_KEY_ACCOUNTS: usize = 1000;
 
 /// A user as the API shows it (never its hash).
 #[derive(Debug, Serialize, ToSchema)]
@@ -20,10 +23,10 @@ pub struct UserOut {
     /// Name.
     pub name: String,
     /// admin, trader or viewer.
-    #[schema(value_type = String, example = "viewer")]
+    #[schema(value_type = schema::RoleName)]
     pub role: Role,
     /// active or disabled.
-    #[schema(value_type = String, example = "active")]
+    #[schema(value_type = schema::StatusName)]
     pub status: UserStatus,
     /// Failed logins in a row.
     pub failed_logins: u32,
@@ -51,11 +54,13 @@ impl From<&User> for UserOut {
 #[serde(deny_unknown_fields)]
 pub struct NewUserIn {
     /// Name: 3 to 64 of letters, digits, `_ . @ -`.
+    #[schema(value_type = schema::UserName)]
     pub name: String,
     /// admin, trader or viewer.
-    #[schema(value_type = String, example = "viewer")]
+    #[schema(value_type = schema::RoleName)]
     pub role: Role,
     /// 12 to 256 characters.
+    #[schema(value_type = schema::NewPassword)]
     pub password: String,
 }
 
@@ -65,14 +70,15 @@ pub struct NewUserIn {
 pub struct UserPatchIn {
     /// New role.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "trader")]
+    #[schema(value_type = Option<schema::RoleName>)]
     pub role: Option<Role>,
     /// New status.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "disabled")]
+    #[schema(value_type = Option<schema::StatusName>)]
     pub status: Option<UserStatus>,
     /// New password (12 to 256 characters).
     #[serde(default)]
+    #[schema(value_type = Option<schema::NewPassword>)]
     pub password: Option<String>,
 }
 
@@ -80,9 +86,10 @@ pub struct UserPatchIn {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct GrantOut {
     /// The account.
+    #[schema(value_type = schema::AccountId)]
     pub account: String,
     /// read or write.
-    #[schema(value_type = String, example = "read")]
+    #[schema(value_type = schema::RightName)]
     pub right: Right,
 }
 
@@ -91,7 +98,7 @@ pub struct GrantOut {
 #[serde(deny_unknown_fields)]
 pub struct GrantIn {
     /// read or write.
-    #[schema(value_type = String, example = "write")]
+    #[schema(value_type = schema::RightName)]
     pub right: Right,
 }
 
@@ -99,17 +106,20 @@ pub struct GrantIn {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewKeyIn {
-    /// The user it acts as.
+    /// The user it acts as (422 when there is no such user).
+    #[schema(value_type = schema::UserName)]
     pub user: String,
     /// What it is for.
+    #[schema(value_type = schema::KeyLabel)]
     pub label: String,
-    /// Only these accounts (within the user's grants).
+    /// Only these accounts (at most 1000; the user's grants still apply).
     #[serde(default)]
+    #[schema(value_type = Option<Vec<schema::AccountId>>, max_items = 1000)]
     pub accounts: Option<Vec<String>>,
-    /// Refused after this (RFC 3339).
+    /// Refused after this (RFC 3339; 422 unless in the future).
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
-    pub expires_at: Option<DateTime<Utc>>,
+    #[schema(value_type = Option<schema::Timestamp>)]
+    pub expires_at: Option<String>,
 }
 
 /// An API key (its secret only in the answer that created it).
@@ -163,7 +173,11 @@ pub async fn list_users(State(api): super::State, p: Principal) -> ApiResult {
     responses((status = 200, body = inline(crate::api::Envelope<UserOut>)), Errors))]
 pub async fn create_user(State(api): super::State, p: Principal, Body(b): Body<NewUserIn>) -> ApiResult {
     p.admin()?;
-    sqdata::validate_user_name(&b.name)?;
+    schema::user("name", &b.name)?;
+    schema::NewPassword::check("password", &b.password)?;
+    if api.auth.user(&b.name).await?.is_some() {
+        return Err(ApiError::conflict("name", "a user of this name exists"));
+    }
     let hash = api.hash_password(&b.password).await?;
     let now = Utc::now();
     let user = User {
@@ -182,18 +196,21 @@ pub async fn create_user(State(api): super::State, p: Principal, Body(b): Body<N
 }
 
 /// One user.
-#[utoipa::path(get, path = "/users/{user}", tag = "admin", params(("user" = String, Path)),
+#[utoipa::path(get, path = "/users/{user}", tag = "admin", params(("user" = schema::UserName, Path)),
     security(("bearer" = ["admin"]), ("api_key" = ["admin"])),
     responses((status = 200, body = inline(crate::api::Envelope<UserOut>)), Errors))]
 pub async fn get_user(State(api): super::State, p: Principal, Path(user): Path<String>) -> ApiResult {
     p.admin()?;
+    schema::user("user", &user)?;
     let u = api.auth.user(&user).await?.ok_or_else(|| ApiError::not_found("user"))?;
     api.log_read(&p, "/api/v1/users/{user}", None, 200);
     Ok(ok(UserOut::from(&u)))
 }
 
 /// Changes a user's role, status or password (its tokens stop working).
-#[utoipa::path(patch, path = "/users/{user}", tag = "admin", params(("user" = String, Path)), request_body = UserPatchIn,
+/// Not one's own (403): one's password through `/auth/password`, with the
+/// current one; one's role or status only by another admin.
+#[utoipa::path(patch, path = "/users/{user}", tag = "admin", params(("user" = schema::UserName, Path)), request_body = UserPatchIn,
     security(("bearer" = ["admin"]), ("api_key" = ["admin"])),
     responses((status = 200, body = inline(crate::api::Envelope<UserOut>)), Errors))]
 pub async fn patch_user(
@@ -203,6 +220,21 @@ pub async fn patch_user(
     Body(b): Body<UserPatchIn>,
 ) -> ApiResult {
     p.admin()?;
+    schema::user("user", &user)?;
+    if let Some(pw) = &b.password {
+        schema::NewPassword::check("password", pw)?;
+    }
+    // not on oneself: a stolen token must not reset the password without
+    // the current one, nor the last admin disable or demote itself
+    let changes_self = user == p.user.name
+        && (b.password.is_some()
+            || b.role.is_some_and(|r| r != p.user.role)
+            || b.status.is_some_and(|s| s != p.user.status));
+    if changes_self {
+        return Err(ApiError::forbidden(
+            "changing your own role, status or password here (use POST /auth/password; another admin changes a role)",
+        ));
+    }
     let password_hash = match &b.password {
         Some(pw) => Some(api.hash_password(pw).await?),
         None => None,
@@ -214,11 +246,12 @@ pub async fn patch_user(
 }
 
 /// Lifts a user's lockout.
-#[utoipa::path(post, path = "/users/{user}/unlock", tag = "admin", params(("user" = String, Path)),
+#[utoipa::path(post, path = "/users/{user}/unlock", tag = "admin", params(("user" = schema::UserName, Path)),
     security(("bearer" = ["admin"]), ("api_key" = ["admin"])),
     responses((status = 200, body = inline(crate::api::Envelope<bool>)), Errors))]
 pub async fn unlock_user(State(api): super::State, p: Principal, Path(user): Path<String>) -> ApiResult {
     p.admin()?;
+    schema::user("user", &user)?;
     if !api.auth.unlock(&user, &p.actor()).await? {
         return Err(ApiError::not_found("user"));
     }
@@ -227,11 +260,12 @@ pub async fn unlock_user(State(api): super::State, p: Principal, Path(user): Pat
 }
 
 /// A user's grants.
-#[utoipa::path(get, path = "/users/{user}/grants", tag = "admin", params(("user" = String, Path)),
+#[utoipa::path(get, path = "/users/{user}/grants", tag = "admin", params(("user" = schema::UserName, Path)),
     security(("bearer" = ["admin"]), ("api_key" = ["admin"])),
     responses((status = 200, body = inline(crate::api::Envelope<Vec<GrantOut>>)), Errors))]
 pub async fn list_grants(State(api): super::State, p: Principal, Path(user): Path<String>) -> ApiResult {
     p.admin()?;
+    schema::user("user", &user)?;
     api.auth.user(&user).await?.ok_or_else(|| ApiError::not_found("user"))?;
     let g: Vec<GrantOut> = api
         .auth
@@ -246,7 +280,7 @@ pub async fn list_grants(State(api): super::State, p: Principal, Path(user): Pat
 
 /// Grants a user a right on an account (replacing an earlier grant).
 #[utoipa::path(put, path = "/users/{user}/grants/{account}", tag = "admin",
-    params(("user" = String, Path), ("account" = String, Path)), request_body = GrantIn,
+    params(("user" = schema::UserName, Path), ("account" = schema::AccountId, Path)), request_body = GrantIn,
     security(("bearer" = ["admin"]), ("api_key" = ["admin"])),
     responses((status = 200, body = inline(crate::api::Envelope<GrantOut>)), Errors))]
 pub async fn put_grant(
@@ -256,7 +290,8 @@ pub async fn put_grant(
     Body(b): Body<GrantIn>,
 ) -> ApiResult {
     p.admin()?;
-    let account = AccountCode::new(&account)?;
+    schema::user("user", &user)?;
+    let account = schema::account("account", &account)?;
     api.auth.user(&user).await?.ok_or_else(|| ApiError::not_found("user"))?;
     if !api.account_exists(&account).await? {
         return Err(ApiError::no_account());
@@ -268,7 +303,7 @@ pub async fn put_grant(
 
 /// Removes a user's grant on an account.
 #[utoipa::path(delete, path = "/users/{user}/grants/{account}", tag = "admin",
-    params(("user" = String, Path), ("account" = String, Path)),
+    params(("user" = schema::UserName, Path), ("account" = schema::AccountId, Path)),
     security(("bearer" = ["admin"]), ("api_key" = ["admin"])),
     responses((status = 200, body = inline(crate::api::Envelope<bool>)), Errors))]
 pub async fn delete_grant(
@@ -277,19 +312,21 @@ pub async fn delete_grant(
     Path((user, account)): Path<(String, String)>,
 ) -> ApiResult {
     p.admin()?;
-    let account = AccountCode::new(&account)?;
+    schema::user("user", &user)?;
+    let account = schema::account("account", &account)?;
     let removed = api.auth.revoke_grant(&user, &account, &p.actor()).await?;
     api.cache.flush();
     Ok(ok(removed))
 }
 
 /// API keys (of one user with `?user=`).
-#[utoipa::path(get, path = "/api-keys", tag = "admin", params(("user" = Option<String>, Query)),
+#[utoipa::path(get, path = "/api-keys", tag = "admin", params(("user" = Option<schema::UserName>, Query)),
     security(("bearer" = ["admin"]), ("api_key" = ["admin"])),
     responses((status = 200, body = inline(crate::api::Envelope<Vec<KeyOut>>)), Errors))]
 pub async fn list_keys(State(api): super::State, p: Principal, q: Params) -> ApiResult {
     p.admin()?;
     q.only(&["user"])?;
+    q.get("user", schema::user)?;
     let keys: Vec<KeyOut> = api.auth.api_keys(q.text("user")).await?.iter().map(|k| key_out(k, None)).collect();
     api.log_read(&p, "/api/v1/api-keys", None, 200);
     Ok(ok(keys))
@@ -301,38 +338,39 @@ pub async fn list_keys(State(api): super::State, p: Principal, q: Params) -> Api
     responses((status = 200, body = inline(crate::api::Envelope<KeyOut>)), Errors))]
 pub async fn create_key(State(api): super::State, p: Principal, Body(b): Body<NewKeyIn>) -> ApiResult {
     p.admin()?;
-    api.auth.user(&b.user).await?.ok_or_else(|| ApiError::bad("user", "no such user"))?;
-    if b.label.is_empty() || b.label.chars().count() > 128 {
-        return Err(ApiError::bad("label", "1 to 128 characters"));
-    }
-    let accounts = match b.accounts {
-        Some(list) => Some(list.iter().map(|a| AccountCode::new(a)).collect::<sqdata::Result<Vec<_>>>()?),
+    schema::user("user", &b.user)?;
+    schema::KeyLabel::check("label", &b.label)?;
+    let accounts = match &b.accounts {
+        Some(list) if list.len() > MAX_KEY_ACCOUNTS => {
+            return Err(ApiError::bad("accounts", format!("at most {MAX_KEY_ACCOUNTS} accounts")));
+        }
+        Some(list) => Some(
+            list.iter()
+                .enumerate()
+                .map(|(i, a)| schema::account(&format!("accounts[{i}]"), a))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
         None => None,
     };
-    if b.expires_at.is_some_and(|t| t <= Utc::now()) {
-        return Err(ApiError::bad("expires_at", "must be in the future"));
+    let expires_at = b.expires_at.as_deref().map(|t| schema::timestamp("expires_at", t)).transpose()?;
+    if expires_at.is_some_and(|t| t <= Utc::now()) {
+        return Err(ApiError::unprocessable("expires_at", "must be in the future"));
     }
+    api.auth.user(&b.user).await?.ok_or_else(|| ApiError::unprocessable("user", "no such user"))?;
     let (whole, id, hash) = secrets::new_api_key()?;
-    let key = ApiKey {
-        id,
-        user: b.user,
-        label: b.label,
-        accounts,
-        created_at: Utc::now(),
-        expires_at: b.expires_at,
-        revoked: false,
-    };
+    let key = ApiKey { id, user: b.user, label: b.label, accounts, created_at: Utc::now(), expires_at, revoked: false };
     api.auth.create_api_key(&key, &hash, &p.actor()).await?;
     api.cache.flush();
     Ok(ok(key_out(&key, Some(whole))))
 }
 
 /// Revokes an API key.
-#[utoipa::path(delete, path = "/api-keys/{id}", tag = "admin", params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/api-keys/{id}", tag = "admin", params(("id" = schema::ApiKeyId, Path)),
     security(("bearer" = ["admin"]), ("api_key" = ["admin"])),
     responses((status = 200, body = inline(crate::api::Envelope<bool>)), Errors))]
 pub async fn revoke_key(State(api): super::State, p: Principal, Path(id): Path<String>) -> ApiResult {
     p.admin()?;
+    schema::key_id("id", &id)?;
     if !api.auth.revoke_api_key(&id, &p.actor()).await? {
         return Err(ApiError::not_found("api key"));
     }
@@ -353,15 +391,17 @@ pub struct AuditOut {
     pub action: String,
     /// On what.
     pub entity: String,
-    /// The detail.
-    #[schema(value_type = Object)]
+    /// The detail (any JSON value).
+    #[schema(value_type = Value)]
     pub detail: serde_json::Value,
 }
 
 /// The audit trail, newest first.
 #[utoipa::path(get, path = "/audit", tag = "admin",
-    params(("entity" = Option<String>, Query), ("actor" = Option<String>, Query), ("since" = Option<String>, Query),
-           ("limit" = Option<u32>, Query)),
+    params(("entity" = Option<String>, Query, description = "Only rows about this entity (`user:trader`, `book:55009728/prod_pwc`, …)"),
+           ("actor" = Option<String>, Query, description = "Only changes by this actor"),
+           ("since" = Option<schema::Timestamp>, Query, description = "Only rows at or after this time"),
+           ("limit" = Option<u64>, Query, minimum = 1, maximum = 10000, description = "At most this many rows (default 100)")),
     security(("bearer" = ["admin"]), ("api_key" = ["admin"])),
     responses((status = 200, body = inline(crate::api::Envelope<Vec<AuditOut>>)), Errors))]
 pub async fn audit(State(api): super::State, p: Principal, q: Params) -> ApiResult {
@@ -370,11 +410,7 @@ pub async fn audit(State(api): super::State, p: Principal, q: Params) -> ApiResu
     let query = AuditQuery {
         entity: q.text("entity").map(String::from),
         actor: q.text("actor").map(String::from),
-        since: q.parse("since", |v| {
-            DateTime::parse_from_rfc3339(v)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|e| sqdata::Error::invalid("since", v, e.to_string()))
-        })?,
+        since: q.get("since", schema::timestamp)?,
         limit: q.number("limit", 1, u64::from(sqdata::registry::MAX_AUDIT_LIMIT))?.unwrap_or(100) as u32,
     };
     let rows: Vec<AuditOut> = api
@@ -415,7 +451,7 @@ pub struct AccessOut {
 }
 
 /// The access log of reads, newest first.
-#[utoipa::path(get, path = "/access-log", tag = "admin", params(("limit" = Option<u32>, Query)),
+#[utoipa::path(get, path = "/access-log", tag = "admin", params(("limit" = Option<u64>, Query, minimum = 1, maximum = 10000, description = "At most this many rows (default 100)")),
     security(("bearer" = ["admin"]), ("api_key" = ["admin"])),
     responses((status = 200, body = inline(crate::api::Envelope<Vec<AccessOut>>)), Errors))]
 pub async fn access_log(State(api): super::State, p: Principal, q: Params) -> ApiResult {
