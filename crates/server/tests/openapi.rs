@@ -93,10 +93,11 @@ fn schema_type_names_are_unique() {
             for kw in ["pub struct ", "pub enum ", "struct ", "enum "] {
                 if let Some(rest) = l.strip_prefix(kw) {
                     let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
-                    if derive && !name.is_empty() {
-                        if let Some(other) = seen.insert(name.clone(), p.display().to_string()) {
-                            panic!("two ToSchema types named {name}: {other} and {}", p.display());
-                        }
+                    if derive
+                        && !name.is_empty()
+                        && let Some(other) = seen.insert(name.clone(), p.display().to_string())
+                    {
+                        panic!("two ToSchema types named {name}: {other} and {}", p.display());
                     }
                     derive = false;
                 }

@@ -27,7 +27,7 @@ pub(crate) async fn serve(ctx: &Ctx, a: Args) -> anyhow::Result<ExitCode> {
     let c = ctx.config()?;
     let api_cfg = c.api.clone().rooted(&c.file.root);
     let tls = api_cfg.tls_cert_file.is_some();
-    if !a.listen.ip().is_loopback() && !tls && !(a.allow_plain_http || api_cfg.allow_plain_http) {
+    if !(a.listen.ip().is_loopback() || tls || a.allow_plain_http || api_cfg.allow_plain_http) {
         anyhow::bail!(
             "refusing plain HTTP on {}: tokens and passwords would cross the network in clear. \
              Configure [api] tls_cert_file/tls_key_file (full build), or put a TLS proxy in front \

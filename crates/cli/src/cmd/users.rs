@@ -291,7 +291,7 @@ pub(crate) async fn api_keys(ctx: &Ctx, cmd: ApiKeys) -> anyhow::Result<ExitCode
             let accounts = if accounts.is_empty() {
                 None
             } else {
-                Some(accounts.iter().map(|a| AccountCode::new(a)).collect::<sqdata::Result<Vec<_>>>()?)
+                Some(accounts.iter().map(AccountCode::new).collect::<sqdata::Result<Vec<_>>>()?)
             };
             let (full, id, hash) = secrets::new_api_key()?;
             let key = ApiKey {
