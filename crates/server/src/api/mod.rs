@@ -13,6 +13,7 @@
 
 pub mod doc;
 pub mod hasher;
+pub mod hot;
 pub mod limits;
 pub mod principal;
 pub mod reply;
@@ -50,6 +51,8 @@ pub struct Api {
     pub cache: principal::Cache,
     /// The access log's queue.
     pub access: limits::AccessLog,
+    /// The last positions answer per book.
+    pub positions: hot::PositionsCache,
     /// The background prober's last snapshot (shared with `/readyz`).
     pub status: Arc<parking_lot::RwLock<Option<crate::monitor::Snapshot>>>,
 }
@@ -79,6 +82,7 @@ impl Api {
             keys,
             cfg,
             access,
+            positions: hot::PositionsCache::default(),
             status,
         })
     }

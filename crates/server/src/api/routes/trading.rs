@@ -219,48 +219,7 @@ pub async fn positions(
 /// measure what those cost.
 pub async fn positions_of(api: &Api, b: &BookId) -> ApiResult {
     let s = api.opened.stores.positions.snapshot(b).await?;
-    Ok(ok(SnapshotView(&s)))
-}
-
-/// A snapshot serialised as [`PositionsOut`] straight from the store's
-/// value (no copy per position: the every-second read stays cheap).
-struct SnapshotView<'a>(&'a sqdata::PositionSnapshot);
-
-impl Serialize for SnapshotView<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::{SerializeSeq, SerializeStruct};
-        struct Rows<'a>(&'a sqdata::PositionSnapshot);
-        struct Row<'a>(&'a sqdata::Code, &'a sqdata::PositionEntry);
-        impl Serialize for Row<'_> {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let mut st = s.serialize_struct("PositionOut", 4)?;
-                st.serialize_field("code", &Display(self.0))?;
-                st.serialize_field("day_count", &self.1.day_count)?;
-                st.serialize_field("max_price", &self.1.max_price)?;
-                st.serialize_field("min_price", &self.1.min_price)?;
-                st.end()
-            }
-        }
-        impl Serialize for Rows<'_> {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let mut seq = s.serialize_seq(Some(self.0.positions.len()))?;
-                for (c, e) in &self.0.positions {
-                    seq.serialize_element(&Row(c, e))?;
-                }
-                seq.end()
-            }
-        }
-        struct Display<'a, T: std::fmt::Display>(&'a T);
-        impl<T: std::fmt::Display> Serialize for Display<'_, T> {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_str(self.0)
-            }
-        }
-        let mut st = s.serialize_struct("PositionsOut", 2)?;
-        st.serialize_field("inc_date", &self.0.inc_date.as_ref().map(Display))?;
-        st.serialize_field("positions", &Rows(self.0))?;
-        st.end()
-    }
+    Ok(api.positions.answer(b, s))
 }
 
 /// Buy fills: each code held with 0 days.
