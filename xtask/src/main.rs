@@ -6,6 +6,7 @@
 //! - `test [ARGS]...`: the test suite (nextest when installed). Every test
 //!   group it announces runs, or it fails naming what is missing, unless
 //!   `SQDATA_ALLOW_SKIP=group,…` lets that group be skipped (see `Group`).
+//! - `browser`: the admin page in a real Chromium (`browser.rs`).
 //! - `services`: local test servers (`services.rs` picks, per service in
 //!   `service.rs`, a local process in `local.rs` or a container in
 //!   `containers.rs`); `rollout`: the phased rollout (`rollout.rs`).
@@ -22,6 +23,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::service::Service;
 
 mod apifuzz;
+mod browser;
 mod containers;
 mod local;
 mod rollout;
@@ -66,6 +68,13 @@ enum Cmd {
         /// Examples per operation and phase
         #[arg(long, default_value_t = 30)]
         max_examples: u32,
+    },
+    /// The admin page (`/admin/`) in Debian's Chromium through playwright-core: an embedded server
+    /// and an mvp one whose private Redis the test kills; screenshots in target/browser/
+    Browser {
+        /// Also copy the K-line screenshot to docs/admin.png (the README's)
+        #[arg(long)]
+        update_docs: bool,
     },
     /// `sqdata bench --suite api` on a release build, installing the pinned oha load tool first
     BenchApi {
@@ -138,6 +147,12 @@ fn main() -> Result<()> {
             // the CLI as the tests build it (every backend in): its serve and its user commands
             run("build sqdata", cargo().args(["build", "-p", "sqdata-cli", "--all-features"]))?;
             apifuzz::run_all(&target_dir().join("debug").join("sqdata"), max_examples)
+        }
+        Cmd::Browser { update_docs } => {
+            // the CLI as the tests build it (every backend in), ClickHouse for the mvp server
+            run("build sqdata", cargo().args(["build", "-p", "sqdata-cli", "--all-features"]))?;
+            let env = services::up(&[Service::Clickhouse])?;
+            browser::run_all(&target_dir().join("debug").join("sqdata"), &env, update_docs)
         }
     }
 }
@@ -397,6 +412,8 @@ fn test(extra: &[String]) -> Result<()> {
             run("chaos: 3 writer processes, servers SIGKILLed (60 s)", &mut c)?;
             // the tests built the CLI with every backend: its serve against Schemathesis
             apifuzz::run_all(&target_dir().join("debug").join("sqdata"), 30)?;
+            // the same CLI's admin page in a real Chromium
+            browser::run_all(&target_dir().join("debug").join("sqdata"), &env, false)?;
         }
     }
     // nextest does not run doctests

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod admin;
 pub mod api;
 pub mod listen;
 pub mod monitor;
@@ -202,7 +203,8 @@ pub fn app(state: Arc<AppState>, api: Arc<api::Api>) -> Router {
                 .expose_headers([header::ETAG]),
         );
     }
-    router(state).merge(v1)
+    // the admin page (`/admin/`): static files under their own CSP
+    router(state).merge(v1).merge(admin::router())
 }
 
 /// Binds `addr`.
