@@ -147,11 +147,12 @@ pub async fn run_api_suite(o: &ApiOptions) -> Result<Vec<Scenario>> {
     let dir = o.data_dir.join("api");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| sqdata::Error::io(&dir, e))?;
-    // the embedded tier, limits out of the way of a load test
+    // the embedded tier; the rates out of the way of a load test (and of a
+    // storm from many addresses, which a per-address limit would not stop);
+    // the lockout as shipped
     let toml = Config::default_toml()
         .replace("login_per_minute = 10\n", "login_per_minute = 100000000\n")
-        .replace("requests_per_second = 200\n", "requests_per_second = 100000000\n")
-        .replace("lockout_failures = 5\n", "lockout_failures = 100000000\n");
+        .replace("requests_per_second = 200\n", "requests_per_second = 100000000\n");
     std::fs::write(dir.join("sqdata.toml"), &toml).map_err(|e| sqdata::Error::io(&dir, e))?;
     let mut c = Config::load(Some(&dir.join("sqdata.toml")))?;
     c.file.root = dir.join(&c.file.root);
@@ -303,7 +304,8 @@ pub async fn run_api_suite(o: &ApiOptions) -> Result<Vec<Scenario>> {
         target_p95_us: Some(2000.0),
         note: format!(
             "32 connections of wrong-password logins ({storm_rate:.0} req/s, answers {codes}) beside the open loop; \
-             Argon2id runs on nice-19 hashing threads; P95 ≤ 2 ms -> {}",
+             Argon2id on SCHED_IDLE hashing threads at most half a core each; no per-address limit (a storm from many \
+             addresses), the lockout as shipped; P95 ≤ 2 ms -> {}",
             if pass { "PASS" } else { "MISS" }
         ),
         results: vec![under],
