@@ -41,16 +41,22 @@ export default function audit(ctx, root) {
       : h('p', { class: 'muted' }, t('audit.none')));
   }
 
+  let token = 0; // the newest request's answer wins
+
   async function load() {
     stale = false;
     if (!ctx.admin) return;
+    const my = ++token;
+    let got = [];
+    let err = '';
     try {
-      rows = await api.get('/audit', { entity: el.entity.value.trim(), actor: el.actor.value.trim(), limit: el.limit.value });
-      say(el.msg, '');
+      got = await api.get('/audit', { entity: el.entity.value.trim(), actor: el.actor.value.trim(), limit: el.limit.value });
     } catch (e) {
-      rows = [];
-      say(el.msg, e.message);
+      err = e.message;
     }
+    if (my !== token) return;
+    rows = got;
+    say(el.msg, err);
     render();
   }
 

@@ -78,16 +78,24 @@ export default function deals(ctx, root) {
       h('button', { type: 'button', disabled: page >= pages, onclick: () => go(pages) }, '»'));
   }
 
+  // Only the newest request's answer is shown: an earlier one (the tab's first load, the
+  // previous filter) may come back after it.
+  let token = 0;
+
   async function load() {
     stale = false;
+    const my = ++token;
     if (!ctx.account) { result = null; render(); return; }
+    let got = null;
+    let err = '';
     try {
-      result = await api.get(`/accounts${api.path(ctx.account)}/deals`, { ...filters(), page, pageSize: el.size.value });
-      say(el.msg, '');
+      got = await api.get(`/accounts${api.path(ctx.account)}/deals`, { ...filters(), page, pageSize: el.size.value });
     } catch (e) {
-      result = null;
-      say(el.msg, e.message);
+      err = e.message;
     }
+    if (my !== token) return;
+    result = got;
+    say(el.msg, err);
     render();
   }
 

@@ -124,17 +124,23 @@ export default function equity(ctx, root) {
       el.msg, h('div', { class: 'card chart-card' }, el.summary, el.info, el.canvas));
   }
 
+  let token = 0; // the newest request's answer wins
+
   async function load() {
     stale = false;
     hoverI = -1;
+    const my = ++token;
     if (!ctx.account || !ctx.book) { rows = []; summary(); draw(); return; }
+    let got = [];
+    let err = '';
     try {
-      rows = await api.get(`/accounts${api.path(ctx.account)}/books${api.path(ctx.book)}/assets`, { from: el.from.value, to: el.to.value });
-      say(el.msg, '');
+      got = await api.get(`/accounts${api.path(ctx.account)}/books${api.path(ctx.book)}/assets`, { from: el.from.value, to: el.to.value });
     } catch (e) {
-      rows = [];
-      say(el.msg, e.message);
+      err = e.message;
     }
+    if (my !== token) return;
+    rows = got;
+    say(el.msg, err);
     summary();
     draw();
   }

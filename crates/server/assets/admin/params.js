@@ -165,8 +165,11 @@ export default function params(ctx, root, reloadBooks) {
     }
   }
 
+  let token = 0; // the newest book's answer wins
+
   async function load() {
     stale = false;
+    const my = ++token;
     versions = [];
     latest = null;
     etag = null;
@@ -174,18 +177,23 @@ export default function params(ctx, root, reloadBooks) {
     changes = null;
     renderHead();
     if (ctx.account && ctx.book) {
+      let err = '';
+      let got = [];
+      let r = null;
       try {
-        versions = await api.get(`${base()}/params/versions`);
-        if (versions.length) {
-          const r = await api.call('GET', `${base()}/params`);
-          latest = r.data;
-          etag = r.etag;
-          shown = latest;
-        }
-        say(el.msg, '');
+        got = await api.get(`${base()}/params/versions`);
+        if (got.length) r = await api.call('GET', `${base()}/params`);
       } catch (e) {
-        say(el.msg, e.message);
+        err = e.message;
       }
+      if (my !== token) return;
+      versions = got;
+      if (r) {
+        latest = r.data;
+        etag = r.etag;
+        shown = latest;
+      }
+      say(el.msg, err);
     }
     renderVersions();
     renderShown();

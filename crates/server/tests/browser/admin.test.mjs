@@ -70,6 +70,26 @@ const frames = (n = 2) => page.evaluate((k) => new Promise((done) => {
 /** Text of every cell of a table, row by row. */
 const cells = (sel) => page.$$eval(`${sel} tbody tr`, (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
 
+/**
+ * Waits until column `col` of the table equals `want` — an earlier answer with the same total
+ * (another page size, the previous filter) can still be on screen when the page info matches.
+ */
+const rowsShown = async (sel, col, want) => {
+  try {
+    await page.waitForFunction(
+      ([s, c, w]) => {
+        const got = [...document.querySelectorAll(`${s} tbody tr`)].map((r) => r.cells[c]?.textContent);
+        return got.length === w.length && got.every((v, k) => v === w[k]);
+      },
+      [sel, col, want],
+      { timeout: 10000 },
+    );
+  } catch {
+    // Fall through to the assertion, which shows the difference.
+  }
+  assert.deepEqual((await cells(sel)).map((r) => r[col]), want);
+};
+
 /** What the page shows for a number (dom.js `num`). */
 const num = (v, d = 4) => (v === null || v === undefined ? '—' : String(Number(Number(v).toFixed(d))));
 
@@ -281,16 +301,18 @@ test('deals: paged, filtered by kind, exported as CSV', async () => {
   assert.ok(all.total > 20, `seeded enough deals for two pages: ${all.total}`);
   const pages = Math.ceil(all.total / 20);
   await page.waitForFunction((t) => document.querySelector('#panel-deals [data-pageinfo]')?.textContent.includes(`共 ${t} 条`), all.total);
-  assert.deepEqual((await cells('#panel-deals table.deals')).map((r) => r[0]), all.data.map((d) => d.time));
+  await rowsShown('#panel-deals table.deals', 0, all.data.map((d) => d.time));
   await page.click('#panel-deals button[data-page=next]');
   await page.waitForFunction(() => document.querySelector('#panel-deals [data-pageinfo]')?.textContent.startsWith('第 2/'));
   const second = await api.get('admin', `/accounts/${ACCOUNT}/deals?pageSize=20&page=2`);
+  await rowsShown('#panel-deals table.deals', 0, second.data.map((d) => d.time));
   assert.deepEqual((await cells('#panel-deals table.deals')).map((r) => r[0] + r[2]), second.data.map((d) => d.time + d.code));
   assert.match(await page.textContent('#panel-deals [data-pageinfo]'), new RegExp(`第 2/${pages} 页`));
   await page.selectOption('#panel-deals [name=kind]', '买入成交');
   await page.click('#panel-deals button[type=submit]');
   const buys = await api.get('admin', `/accounts/${ACCOUNT}/deals?pageSize=20&kind=${encodeURIComponent('买入成交')}`);
   await page.waitForFunction((t) => document.querySelector('#panel-deals [data-pageinfo]')?.textContent.includes(`共 ${t} 条`), buys.total);
+  await rowsShown('#panel-deals table.deals', 0, buys.data.map((d) => d.time));
   assert.ok((await cells('#panel-deals table.deals')).every((r) => r[4] === '买入成交'));
   await shot('deals');
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#panel-deals .buttons button[type=button]')]);
