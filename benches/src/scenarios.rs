@@ -150,7 +150,29 @@ pub async fn run_file_suite(o: &Options) -> Result<Vec<Scenario>> {
             }
         })
         .await?;
-        let sq = Measured::from_samples("sqdata file (atomic replace, fsync)", &mut s, spec.positions as u64, "tick");
+        let sq =
+            Measured::from_samples("sqdata file (write-ahead log, fdatasync)", &mut s, spec.positions as u64, "tick");
+        // The same durable write without the log, as before it: a synced
+        // temp file, a rename and a synced folder per changed file.
+        let nolog_store = sqdata::file::FileStore::open(sqdata::file::FileConfig {
+            wal: false,
+            ..sqdata::file::FileConfig::at(&paths.root)
+        })?;
+        let nolog_book = BookId::new("55009728", "bench_extremes_nolog")?;
+        nolog_store.replace_book(&nolog_book, &snap).await?;
+        let mut d = time_async(iters, |k| {
+            let t = ticks_for(k);
+            let store = &nolog_store;
+            let b = &nolog_book;
+            async move { store.update_extremes(b, &t).await.map(|_| ()) }
+        })
+        .await?;
+        let nolog = Measured::from_samples(
+            "sqdata file, wal=false (replace + fsync each)",
+            &mut d,
+            spec.positions as u64,
+            "tick",
+        );
         let flush_store = sqdata::file::FileStore::open(sqdata::file::FileConfig {
             durability: sqdata::file::Durability::Flush,
             ..sqdata::file::FileConfig::at(&paths.root)
@@ -181,8 +203,75 @@ pub async fn run_file_suite(o: &Options) -> Result<Vec<Scenario>> {
         out.push(Scenario {
             name,
             target_p95_us: Some(400.0),
-            results: vec![sq, flush, base, nofsync],
-            note: "10 new highs and 10 new lows a tick: both price files change".into(),
+            results: vec![sq, nolog, flush, base, nofsync],
+            note: "10 new highs and 10 new lows a tick: both price files change; the log checkpoints when full \
+                   (4 MiB) and after 500 ms idle"
+                .into(),
+        });
+    }
+
+    let name = format!("update_extremes from 8 writers on 8 books of {} codes, fsync'd", spec.positions);
+    if o.wants(&name) {
+        eprintln!("running: {name}");
+        let snap = data::position_snapshot(spec.positions);
+        let codes: Vec<_> = snap.positions.keys().copied().collect();
+        let mut results = Vec::new();
+        for (label, wal) in [("sqdata file (write-ahead log per book)", true), ("sqdata file, wal=false", false)] {
+            let st = sqdata::file::FileStore::open(sqdata::file::FileConfig {
+                wal,
+                ..sqdata::file::FileConfig::at(&paths.root)
+            })?;
+            let mut books = Vec::new();
+            for w in 0..8 {
+                let b = BookId::new("55009728", format!("bench_conc_{}_{w}", u8::from(wal)))?;
+                st.replace_book(&b, &snap).await?;
+                books.push(b);
+            }
+            let per = (n / 8).clamp(25, 200);
+            let t0 = Instant::now();
+            let mut tasks = Vec::new();
+            for b in books {
+                let (st, codes, snap) = (st.clone(), codes.clone(), snap.clone());
+                tasks.push(tokio::spawn(async move {
+                    let mut lat = Vec::with_capacity(per);
+                    for k in 0..per {
+                        let step = 0.001 * (k as f64 + 1.0);
+                        let t: Vec<PriceTick> = codes
+                            .iter()
+                            .take(20)
+                            .map(|c| {
+                                let e = snap.positions[c];
+                                PriceTick { code: *c, high: e.max_price.unwrap_or(10.0) + step, low: 0.001 }
+                            })
+                            .collect();
+                        let t1 = Instant::now();
+                        st.update_extremes(&b, &t).await?;
+                        lat.push(t1.elapsed());
+                    }
+                    Ok::<_, sqdata::Error>(lat)
+                }));
+            }
+            let mut all = Vec::new();
+            for t in tasks {
+                all.extend(t.await.map_err(|e| sqdata::Error::Backend {
+                    backend: "bench",
+                    message: format!("a writer task failed: {e}"),
+                    retryable: false,
+                    source: None,
+                })??);
+            }
+            let wall = t0.elapsed();
+            let mut m = Measured::from_samples(label, &mut all, 1, "write");
+            m.throughput_per_s = m.samples as f64 / wall.as_secs_f64();
+            results.push(m);
+        }
+        out.push(Scenario {
+            name,
+            target_p95_us: None,
+            results,
+            note: "throughput = all writes / wall time; each book has its own log, so writers on different books \
+                   never wait for each other"
+                .into(),
         });
     }
 

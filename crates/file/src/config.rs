@@ -26,6 +26,16 @@ pub struct FileConfig {
     pub deal_encoding: DealEncoding,
     /// Quote lifetime in milliseconds.
     pub quote_ttl_ms: u64,
+    /// With `durability = "fsync"`: position writes are made durable by one
+    /// sync of a per-book write-ahead log (`.sqdata-positions.wal`) rather
+    /// than by syncing every changed file and the folder (default `true`).
+    pub wal: bool,
+    /// The size of each book's log in bytes (default 4 MiB); when it is
+    /// full, the next write checkpoints first.
+    pub wal_bytes: u64,
+    /// A book whose log has had no write for this long is checkpointed in
+    /// the background (its files synced, its log emptied); default 500.
+    pub checkpoint_ms: u64,
 }
 
 impl Default for FileConfig {
@@ -36,6 +46,9 @@ impl Default for FileConfig {
             durability: Durability::Fsync,
             deal_encoding: DealEncoding::Auto,
             quote_ttl_ms: 5_000,
+            wal: true,
+            wal_bytes: 4 << 20,
+            checkpoint_ms: 500,
         }
     }
 }
@@ -54,6 +67,17 @@ impl FileConfig {
         if self.quote_ttl_ms == 0 {
             return Err(Error::Config("file.quote_ttl_ms must be positive".into()));
         }
+        if !(crate::wal::MIN_BYTES..=crate::wal::MAX_BYTES).contains(&self.wal_bytes) {
+            return Err(Error::Config(format!(
+                "file.wal_bytes must be between {} and {} (got {})",
+                crate::wal::MIN_BYTES,
+                crate::wal::MAX_BYTES,
+                self.wal_bytes
+            )));
+        }
+        if self.checkpoint_ms == 0 {
+            return Err(Error::Config("file.checkpoint_ms must be positive".into()));
+        }
         Ok(())
     }
 
@@ -69,6 +93,11 @@ impl FileConfig {
     /// The bar folder.
     pub fn bar_root(&self) -> PathBuf {
         self.root.join("_bars")
+    }
+
+    /// Whether position writes go through the write-ahead log.
+    pub fn uses_wal(&self) -> bool {
+        self.wal && self.durability == Durability::Fsync
     }
 
     /// The quotes file.

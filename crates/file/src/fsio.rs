@@ -53,6 +53,11 @@ impl Stamp {
         now - self.mtime_ns < 1_000_000_000
     }
 
+    /// The modification time, ns since the epoch.
+    pub fn mtime_ns(&self) -> i128 {
+        self.mtime_ns
+    }
+
     /// The size in bytes.
     pub fn size(&self) -> u64 {
         self.size

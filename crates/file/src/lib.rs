@@ -4,6 +4,7 @@ mod assets;
 mod bars;
 mod config;
 mod deals;
+mod failpoint;
 mod fsio;
 pub mod kline;
 mod positions;
@@ -12,6 +13,7 @@ mod proptests;
 mod pyjson;
 mod silverquant;
 mod store;
+pub mod wal;
 
 pub use config::FileConfig;
 pub use deals::DealEncoding;

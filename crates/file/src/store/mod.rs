@@ -16,7 +16,8 @@ use quotes::QuoteCache;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
@@ -25,6 +26,7 @@ use sqdata_core::{BackendHealth, BookId, Error, HealthCheck, Result, async_trait
 use crate::config::FileConfig;
 use crate::fsio::{self, DirLock, Durability};
 use crate::positions::Paths;
+use crate::wal::Wal;
 
 const BACKEND: &str = "file";
 
@@ -52,6 +54,19 @@ struct BookCell {
     write: Mutex<()>,
     pos: Mutex<Option<Arc<PosCache>>>,
     deals: Mutex<Option<DealCache>>,
+    /// Whether this process has looked at the book's write-ahead log yet
+    /// (recovery runs once per process and book).
+    wal_checked: AtomicBool,
+    /// The book's write-ahead log, taken after `write` and the folder lock.
+    wal: Mutex<WalSlot>,
+}
+
+/// A book's log as this process holds it.
+#[derive(Debug, Default)]
+struct WalSlot {
+    wal: Option<Wal>,
+    /// When this process last appended a record not yet checkpointed.
+    dirty_since: Option<Instant>,
 }
 
 impl FileStore {
@@ -59,15 +74,19 @@ impl FileStore {
     pub fn open(cfg: FileConfig) -> Result<FileStore> {
         cfg.validate()?;
         fsio::ensure_dir(&cfg.root)?;
-        Ok(FileStore {
-            inner: Arc::new(Inner {
-                cfg,
-                books: Mutex::new(HashMap::new()),
-                quotes: Mutex::new(None),
-                quotes_write: Mutex::new(()),
-                bars_write: Mutex::new(()),
-            }),
-        })
+        let wal = cfg.uses_wal();
+        let inner = Arc::new(Inner {
+            cfg,
+            books: Mutex::new(HashMap::new()),
+            quotes: Mutex::new(None),
+            quotes_write: Mutex::new(()),
+            bars_write: Mutex::new(()),
+        });
+        if wal {
+            spawn_checkpointer(Arc::downgrade(&inner))?;
+        }
+        inner.recover_after_reboot();
+        Ok(FileStore { inner })
     }
 
     /// The configuration in use.
@@ -124,6 +143,8 @@ impl Inner {
                     write: Mutex::new(()),
                     pos: Mutex::new(None),
                     deals: Mutex::new(None),
+                    wal_checked: AtomicBool::new(false),
+                    wal: Mutex::new(WalSlot::default()),
                 })
             })
             .clone()
@@ -151,9 +172,59 @@ impl Inner {
             fsio::remove(&p)?;
             fsio::remove(&fsio::last_good_path(&p))?;
         }
+        if names.contains(&crate::wal::NAME) {
+            // The log goes with the files, durably: a replay after a power
+            // loss must not bring a deleted book back.
+            *cell.wal.lock() = WalSlot::default();
+            sqdata_core::raw::fs::sync_dir(&cell.dir)?;
+        }
         *cell.pos.lock() = None;
         *cell.deals.lock() = None;
         Ok(())
+    }
+}
+
+/// The background checkpointer of a store: every so often, each book whose
+/// log this process wrote and then left alone for `checkpoint_ms` has its
+/// files synced and its log emptied. It holds the store weakly and ends
+/// with it; a book busy with a writer is left for the next round.
+fn spawn_checkpointer(inner: Weak<Inner>) -> Result<()> {
+    std::thread::Builder::new()
+        .name("sqdata-file-checkpoint".into())
+        .spawn(move || {
+            loop {
+                let Some(every) =
+                    inner.upgrade().map(|i| Duration::from_millis((i.cfg.checkpoint_ms / 2).clamp(5, 1000)))
+                else {
+                    return;
+                };
+                std::thread::sleep(every);
+                let Some(i) = inner.upgrade() else { return };
+                let idle = Duration::from_millis(i.cfg.checkpoint_ms);
+                let cells: Vec<Arc<BookCell>> = i.books.lock().values().cloned().collect();
+                for cell in cells {
+                    // A failed checkpoint leaves the log as it was: the records
+                    // stay and the next round (or recovery) tries again.
+                    let _ = i.checkpoint_if_idle(&cell, idle);
+                }
+            }
+        })
+        .map(|_| ())
+        .map_err(|e| Error::Backend {
+            backend: BACKEND,
+            message: format!("cannot start the checkpoint thread: {e}"),
+            retryable: false,
+            source: None,
+        })
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The last handle of the store: leave every log this process wrote empty.
+        let cells: Vec<Arc<BookCell>> = self.books.get_mut().values().cloned().collect();
+        for cell in cells {
+            let _ = self.checkpoint_if_idle(&cell, Duration::ZERO);
+        }
     }
 }
 

@@ -13,11 +13,15 @@ use sqdata_core::{
     Result, async_trait, validate_ticks,
 };
 
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
 use crate::fsio::{self, DirLock, Durability, Stamp};
 use crate::positions::{self, Doc};
-use crate::pyjson;
+use crate::wal::{self, Record, Wal};
+use crate::{failpoint, pyjson};
 
-use super::{BookCell, FileStore, Inner};
+use super::{BookCell, FileStore, Inner, WalSlot};
 
 #[derive(Debug)]
 pub(super) struct PosCache {
@@ -28,6 +32,21 @@ pub(super) struct PosCache {
 }
 
 impl Inner {
+    /// The parsed position files, revalidated against the files' stamps
+    /// (the book's log recovered first, once per process).
+    fn positions_read(&self, cell: &BookCell) -> Result<Arc<PosCache>> {
+        if !cell.wal_checked.load(Ordering::Acquire) {
+            if cell.dir.join(wal::NAME).exists() {
+                let _w = cell.write.lock();
+                let _flock = DirLock::acquire(&cell.dir)?;
+                self.recover(cell, &mut cell.wal.lock())?;
+            } else {
+                cell.wal_checked.store(true, Ordering::Release);
+            }
+        }
+        self.positions(cell)
+    }
+
     /// The parsed position files, revalidated against the files' stamps.
     fn positions(&self, cell: &BookCell) -> Result<Arc<PosCache>> {
         let p = &cell.paths;
@@ -116,6 +135,8 @@ impl Inner {
         let cell = self.cell(book);
         let _w = cell.write.lock();
         let _flock = DirLock::acquire(&cell.dir)?;
+        let mut slot = cell.wal.lock();
+        self.recover(&cell, &mut slot)?;
         let cur = self.positions(&cell)?;
         let mut new = cur.snapshot.clone();
         let r = f(&mut new);
@@ -172,7 +193,23 @@ impl Inner {
         }
         let all = [&p.positions, &p.max, &p.min];
         let files: Vec<(&Path, &[u8])> = changed.iter().map(|(i, t)| (all[*i].as_path(), t.as_slice())).collect();
-        let new_stamps = fsio::replace_many(&files, self.cfg.durability, true)?;
+        let mut durability = self.cfg.durability;
+        if self.cfg.uses_wal() {
+            // The whole state after this write, so the last record alone says
+            // what the three files must hold.
+            let mut state: [Option<&[u8]>; 3] = [0, 1, 2].map(|i| cur.raw[i].as_deref().map(Vec::as_slice));
+            for (i, t) in &changed {
+                state[*i] = Some(t.as_slice());
+            }
+            if self.log(&cell, &mut slot, state)? {
+                // Durable in the log: the files are replaced without syncs
+                // (a checkpoint syncs them) and readers see the change now.
+                durability = Durability::Flush;
+            }
+            failpoint::hit("wal-after-append");
+        }
+        let new_stamps = fsio::replace_many(&files, durability, true)?;
+        failpoint::hit("wal-after-rename");
         for ((i, text), st) in changed.into_iter().zip(new_stamps) {
             stamps[i] = Some(st);
             raw[i] = Some(Arc::new(text));
@@ -180,6 +217,132 @@ impl Inner {
         *cell.pos.lock() = Some(Arc::new(PosCache { stamps, docs, raw, snapshot: new }));
         Ok(r)
     }
+}
+
+impl Inner {
+    /// Appends the book's new state to its log (creating the log on first
+    /// use, checkpointing first when it is full). `Ok(false)`: the state is
+    /// larger than the whole log, so the caller syncs the files directly.
+    fn log(&self, cell: &BookCell, slot: &mut WalSlot, state: [Option<&[u8]>; 3]) -> Result<bool> {
+        let wal = match &mut slot.wal {
+            Some(w) => {
+                w.refresh()?;
+                w
+            }
+            none => none.insert(Wal::open_or_create(&cell.dir, self.cfg.wal_bytes)?),
+        };
+        if !wal.append(state)? {
+            checkpoint(cell, wal)?;
+            slot.dirty_since = None;
+            if !wal.append(state)? {
+                return Ok(false);
+            }
+        }
+        slot.dirty_since.get_or_insert_with(Instant::now);
+        Ok(true)
+    }
+
+    /// Once per process and book, under the book's locks: records of an
+    /// earlier boot are replayed into the files, then the log is
+    /// checkpointed (which also retires a record whose writer died before
+    /// its files were replaced: that write was never acknowledged).
+    fn recover(&self, cell: &BookCell, slot: &mut WalSlot) -> Result<()> {
+        if cell.wal_checked.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        if let Some(mut w) = Wal::open_existing(&cell.dir)? {
+            let records = w.records()?;
+            if let Some(last) = records.last() {
+                if last.boot != wal::boot_id() {
+                    replay(cell, last)?;
+                    *cell.pos.lock() = None;
+                }
+                checkpoint(cell, &mut w)?;
+            }
+            slot.wal = Some(w);
+            slot.dirty_since = None;
+        }
+        cell.wal_checked.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// After a reboot, the first process to open the store brings every
+    /// book's files up to its log, so SilverQuant reading the folder sees
+    /// the acknowledged state as soon as any sqdata process has started. A
+    /// book that fails here is left to the lazy recovery of its first use,
+    /// which reports the error to that caller.
+    pub(super) fn recover_after_reboot(&self) {
+        let Ok(books) = self.cfg.existing_books() else { return };
+        for (id, dir) in books {
+            let needs = matches!(Wal::open_existing(&dir), Ok(Some(w)) if w.from_earlier_boot().unwrap_or(false));
+            if needs {
+                let cell = self.cell(&id);
+                let _w = cell.write.lock();
+                if let Ok(_flock) = DirLock::acquire(&cell.dir) {
+                    let _ = self.recover(&cell, &mut cell.wal.lock());
+                }
+            }
+        }
+    }
+
+    /// Checkpoints a book's log when this process wrote it and then left it
+    /// alone for `idle`; a book busy with a writer of this process is skipped.
+    pub(super) fn checkpoint_if_idle(&self, cell: &BookCell, idle: std::time::Duration) -> Result<()> {
+        let due = |s: &WalSlot| s.dirty_since.is_some_and(|t| t.elapsed() >= idle);
+        if !due(&cell.wal.lock()) {
+            return Ok(());
+        }
+        let Some(_w) = cell.write.try_lock() else { return Ok(()) };
+        let _flock = DirLock::acquire(&cell.dir)?;
+        let mut slot = cell.wal.lock();
+        if !due(&slot) {
+            return Ok(());
+        }
+        if let Some(w) = &mut slot.wal {
+            w.refresh()?;
+            if !w.is_empty() {
+                checkpoint(cell, w)?;
+            }
+        }
+        slot.dirty_since = None;
+        Ok(())
+    }
+}
+
+/// Makes the book's files durable, then empties its log (a new generation).
+fn checkpoint(cell: &BookCell, wal: &mut Wal) -> Result<()> {
+    let p = &cell.paths;
+    for path in [&p.positions, &p.max, &p.min] {
+        match std::fs::File::open(path) {
+            Ok(f) => f.sync_data().map_err(|e| Error::io(path, e))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(path, e)),
+        }
+    }
+    sqdata_core::raw::fs::sync_dir(&cell.dir)?;
+    failpoint::hit("wal-checkpoint-synced");
+    wal.reset()?;
+    failpoint::hit("wal-checkpoint-reset");
+    Ok(())
+}
+
+/// Brings the files to the last record of a log written before this boot.
+/// A file equal to the record, or rewritten after it (SilverQuant writing
+/// in place: its mtime is later), stays; an absent one in the record is
+/// never deleted. Positions first, as every write does.
+fn replay(cell: &BookCell, last: &Record) -> Result<()> {
+    let p = &cell.paths;
+    for (path, want) in [&p.positions, &p.max, &p.min].into_iter().zip(&last.files) {
+        let Some(want) = want else { continue };
+        let keep = match fsio::read_stable(path)? {
+            Some((bytes, st)) => bytes == *want || st.mtime_ns() > i128::from(last.wall_ns),
+            None => false,
+        };
+        if !keep {
+            fsio::replace(path, want, Durability::Fsync, true)?;
+        }
+    }
+    Ok(())
 }
 
 /// The line ending of a file's bytes: `Some(true)` for CRLF, `Some(false)`
@@ -194,12 +357,12 @@ impl PositionStore for FileStore {
     async fn snapshot(&self, book: &BookId) -> Result<PositionSnapshot> {
         // Hot path: a stat per file and a clone of the cached snapshot.
         let book = book.clone();
-        self.blocking_here(move |i| Ok(i.positions(&i.cell(&book))?.snapshot.clone())).await
+        self.blocking_here(move |i| Ok(i.positions_read(&i.cell(&book))?.snapshot.clone())).await
     }
 
     async fn held_days(&self, book: &BookId, codes: &[Code]) -> Result<BTreeMap<Code, Option<u32>>> {
         let (book, codes) = (book.clone(), codes.to_vec());
-        self.blocking_here(move |i| Ok(rules::held_days(&i.positions(&i.cell(&book))?.snapshot, &codes))).await
+        self.blocking_here(move |i| Ok(rules::held_days(&i.positions_read(&i.cell(&book))?.snapshot, &codes))).await
     }
 
     async fn new_held(&self, book: &BookId, codes: &[Code]) -> Result<()> {
@@ -247,7 +410,7 @@ impl PositionStore for FileStore {
     async fn delete_book(&self, book: &BookId) -> Result<()> {
         let book = book.clone();
         self.blocking(move |i| {
-            i.remove_files(&book, &[positions::POSITIONS, positions::MAX_PRICE, positions::MIN_PRICE])
+            i.remove_files(&book, &[positions::POSITIONS, positions::MAX_PRICE, positions::MIN_PRICE, wal::NAME])
         })
         .await
     }
