@@ -26,6 +26,15 @@ local function split(s, sep)
   return out
 end
 local function counter() return tonumber(redis.call('HGET', KEYS[2], 'n') or '0') end
+-- A new version token of the book's codes (which are tracked, which held):
+-- every script that may change them calls it; update_extremes clients
+-- cache the book's extremes under the token and send only the ticks that
+-- can move one. The time makes a token unique even after the book is deleted.
+local function bump()
+  local t = redis.call('TIME')
+  local c = redis.call('HINCRBY', KEYS[2], 'vc', 1)
+  redis.call('HSET', KEYS[2], 'v', t[1] .. '.' .. t[2] .. '.' .. c)
+end
 "#;
 
 fn lua(body: &str) -> Lua {
@@ -57,6 +66,7 @@ for i, c in ipairs(codes) do
   kv[#kv + 1] = c; kv[#kv + 1] = n .. '|' .. mx .. '|' .. mn
 end
 chunked('HSET', KEYS[1], kv)
+bump()
 return #codes
 "#)
 });
@@ -75,6 +85,7 @@ for i, c in ipairs(codes) do
   kv[#kv + 1] = c; kv[#kv + 1] = 'null|' .. mx .. '|' .. mn
 end
 chunked('HSET', KEYS[1], kv)
+bump()
 return #codes
 "#)
 });
@@ -83,6 +94,7 @@ return #codes
 pub(crate) static MARK_SOLD: LazyLock<Lua> = LazyLock::new(|| {
     lua(r#"
 redis.call('HSET', KEYS[1], ARGV[1], 'null||')
+bump()
 return 1
 "#)
 });
@@ -106,6 +118,7 @@ for _, c in ipairs(broker) do
   if not have[c] then have[c] = true; added[#added + 1] = c; kv[#kv + 1] = c; kv[#kv + 1] = n .. '||' end
 end
 if #kv > 0 then chunked('HSET', KEYS[1], kv) end
+if #kv > 0 or #removed > 0 then bump() end
 return {table.concat(added, ','), table.concat(removed, ',')}
 "#)
 });
@@ -124,14 +137,16 @@ return 1
 });
 
 /// ARGV[1]: ticks `code,high,low;…` (prices already rounded). For held codes
-/// only: max = max(old, high), min = min(old, low). Returns one
-/// `code|new max or ''|new min or ''` line per changed code.
+/// only: max = max(old, high), min = min(old, low). Reads the whole book and
+/// returns the book's token, then `C|code|new max or ''|new min or ''` per
+/// changed code, then `S|code|max|min` per held code after the update: the
+/// caller's cache of the book's extremes (see [`UPDATE_EXTREMES_CACHED`]).
 pub(crate) static UPDATE_EXTREMES: LazyLock<Lua> = LazyLock::new(|| {
     lua(r#"
 local all = redis.call('HGETALL', KEYS[1])
 local cur = {}
 for i = 1, #all, 2 do cur[all[i]] = all[i + 1] end
-local set, out = {}, {}
+local set, out = {}, {redis.call('HGET', KEYS[2], 'v') or ''}
 for c, hi, lo in string.gmatch(ARGV[1], '([^,;]+),([^,;]+),([^,;]+)') do
   local v = cur[c]
   if v then
@@ -141,8 +156,52 @@ for c, hi, lo in string.gmatch(ARGV[1], '([^,;]+),([^,;]+),([^,;]+)') do
       if mx == '' or tonumber(hi) > tonumber(mx) then mx = hi; cm = hi end
       if mn == '' or tonumber(lo) < tonumber(mn) then mn = lo; cn = lo end
       if cm ~= '' or cn ~= '' then
+        local nv = s .. '|' .. mx .. '|' .. mn
+        cur[c] = nv
+        set[#set + 1] = c; set[#set + 1] = nv
+        out[#out + 1] = 'C|' .. c .. '|' .. cm .. '|' .. cn
+      end
+    end
+  end
+end
+if #set > 0 then chunked('HSET', KEYS[1], set) end
+for c, v in pairs(cur) do
+  local s, mx, mn = string.match(v, '^([^|]*)|([^|]*)|([^|]*)$')
+  if s ~= 'null' then out[#out + 1] = 'S|' .. c .. '|' .. mx .. '|' .. mn end
+end
+return table.concat(out, '\n')
+"#)
+});
+
+/// ARGV[1]: the ticks that can move an extreme by the caller's cache;
+/// ARGV[2]: the token the cache was taken under. `!` when the book's codes
+/// changed since (the caller reads the whole book again). Otherwise only
+/// the ticked codes are read: `C|code|new max|new min` per changed code,
+/// `U|code|max|min` per held ticked code that did not change (another
+/// process moved it first: the caller's cache catches up).
+pub(crate) static UPDATE_EXTREMES_CACHED: LazyLock<Lua> = LazyLock::new(|| {
+    lua(r#"
+if (redis.call('HGET', KEYS[2], 'v') or '') ~= ARGV[2] then return '!' end
+local codes, his, los = {}, {}, {}
+for c, hi, lo in string.gmatch(ARGV[1], '([^,;]+),([^,;]+),([^,;]+)') do
+  codes[#codes + 1] = c; his[#his + 1] = hi; los[#los + 1] = lo
+end
+if #codes == 0 then return '' end
+local cur = redis.call('HMGET', KEYS[1], unpack(codes))
+local set, out = {}, {}
+for i, c in ipairs(codes) do
+  local v = cur[i]
+  if v then
+    local s, mx, mn = string.match(v, '^([^|]*)|([^|]*)|([^|]*)$')
+    if s ~= 'null' then
+      local hi, lo, cm, cn = his[i], los[i], '', ''
+      if mx == '' or tonumber(hi) > tonumber(mx) then mx = hi; cm = hi end
+      if mn == '' or tonumber(lo) < tonumber(mn) then mn = lo; cn = lo end
+      if cm ~= '' or cn ~= '' then
         set[#set + 1] = c; set[#set + 1] = s .. '|' .. mx .. '|' .. mn
-        out[#out + 1] = c .. '|' .. cm .. '|' .. cn
+        out[#out + 1] = 'C|' .. c .. '|' .. cm .. '|' .. cn
+      else
+        out[#out + 1] = 'U|' .. c .. '|' .. mx .. '|' .. mn
       end
     end
   end
@@ -166,6 +225,7 @@ for c, d, mx, mn in string.gmatch(ARGV[2], '([^|;]+)|([^|;]+)|([^|;]*)|([^|;]*)'
   kv[#kv + 1] = c; kv[#kv + 1] = s .. '|' .. mx .. '|' .. mn
 end
 if #kv > 0 then chunked('HSET', KEYS[1], kv) end
+bump()
 return 1
 "#)
 });

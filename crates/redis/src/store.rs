@@ -22,6 +22,37 @@ const TICKS_PER_CALL: usize = 2000;
 pub struct RedisStore {
     r: Arc<Redis>,
     cfg: Arc<RedisConfig>,
+    extremes: Arc<parking_lot::Mutex<HashMap<BookId, Extremes>>>,
+}
+
+/// What this process knows of a book's extremes, under the book's token
+/// (`meta.v`, renewed by every script that changes which codes are tracked
+/// or held). Within a token a max only rises and a min only falls (only
+/// update_extremes writes prices), so a tick that does not pass the cached
+/// values cannot change the book: it is not sent.
+#[derive(Debug)]
+struct Extremes {
+    token: String,
+    held: HashMap<Code, (Option<f64>, Option<f64>)>,
+}
+
+impl Extremes {
+    fn can_move(&self, t: &PriceTick) -> bool {
+        let Some((mx, mn)) = self.held.get(&t.code) else { return false };
+        mx.is_none_or(|m| validate::round3(t.high) > m) || mn.is_none_or(|m| validate::round3(t.low) < m)
+    }
+
+    /// A value seen on the server: extremes only move one way within a token.
+    fn see(&mut self, code: Code, max: Option<f64>, min: Option<f64>) {
+        if let Some(e) = self.held.get_mut(&code) {
+            if let Some(m) = max {
+                e.0 = Some(e.0.map_or(m, |c| c.max(m)));
+            }
+            if let Some(m) = min {
+                e.1 = Some(e.1.map_or(m, |c| c.min(m)));
+            }
+        }
+    }
 }
 
 /// The keys of one book: `<prefix>:{<account>:<book>}:pos` (a hash of
@@ -58,12 +89,115 @@ fn parse_price(key: &str, s: &str) -> Result<f64> {
     s.parse::<f64>().ok().filter(|p| p.is_finite() && *p >= 0.0).ok_or_else(|| corrupt(key, format!("bad price {s:?}")))
 }
 
+fn pack_ticks(ticks: &[PriceTick]) -> String {
+    let mut arg = String::with_capacity(ticks.len() * 24);
+    for t in ticks {
+        if !arg.is_empty() {
+            arg.push(';');
+        }
+        arg.push_str(&format!("{},{},{}", t.code, price_arg(t.high), price_arg(t.low)));
+    }
+    arg
+}
+
+/// A `code|max|min` tail of a reply line.
+fn parse_extreme(key: &str, line: &str) -> Result<(Code, Option<f64>, Option<f64>)> {
+    let mut f = line.splitn(3, '|');
+    let (Some(c), Some(mx), Some(mn)) = (f.next(), f.next(), f.next()) else {
+        return Err(corrupt(key, format!("bad reply line {line:?}")));
+    };
+    let price = |s: &str| (!s.is_empty()).then(|| parse_price(key, s)).transpose();
+    Ok((parse_code(key, c)?, price(mx)?, price(mn)?))
+}
+
 impl RedisStore {
+    /// update_extremes reading the whole book; its state becomes the cache.
+    async fn extremes_full(
+        &self,
+        book: &BookId,
+        keys: &[String; 2],
+        ticks: &[PriceTick],
+    ) -> Result<Vec<ExtremeChange>> {
+        let mut out = Vec::new();
+        let mut cache: Option<Extremes> = None;
+        for chunk in ticks.chunks(TICKS_PER_CALL) {
+            let text: String =
+                self.r.eval("update_extremes", &UPDATE_EXTREMES, keys, &[pack_ticks(chunk)], true).await?;
+            let mut lines = text.split('\n');
+            let token = lines.next().unwrap_or_default().to_owned();
+            let mut held = HashMap::new();
+            for line in lines.filter(|l| !l.is_empty()) {
+                match line.split_once('|') {
+                    Some(("C", rest)) => {
+                        let (code, max_price, min_price) = parse_extreme(&keys[0], rest)?;
+                        out.push(ExtremeChange { code, max_price, min_price });
+                    }
+                    Some(("S", rest)) => {
+                        let (code, mx, mn) = parse_extreme(&keys[0], rest)?;
+                        held.insert(code, (mx, mn));
+                    }
+                    _ => return Err(corrupt(&keys[0], format!("bad reply line {line:?}"))),
+                }
+            }
+            cache = Some(Extremes { token, held });
+        }
+        // A book never given a token (written before tokens existed) is not cached.
+        if let Some(c) = cache.filter(|c| !c.token.is_empty()) {
+            self.extremes.lock().insert(book.clone(), c);
+        }
+        Ok(out)
+    }
+
+    /// update_extremes with the cache: `None` when the book's token moved on.
+    async fn extremes_cached(
+        &self,
+        book: &BookId,
+        keys: &[String; 2],
+        token: &str,
+        movers: &[PriceTick],
+    ) -> Result<Option<Vec<ExtremeChange>>> {
+        let mut out = Vec::new();
+        let mut seen = Vec::new();
+        // One call even with nothing to send: the token still has to be checked.
+        let chunks: Vec<&[PriceTick]> =
+            if movers.is_empty() { vec![&[]] } else { movers.chunks(TICKS_PER_CALL).collect() };
+        for chunk in chunks {
+            let text: String = self
+                .r
+                .eval("update_extremes", &UPDATE_EXTREMES_CACHED, keys, &[pack_ticks(chunk), token.to_owned()], true)
+                .await?;
+            if text == "!" {
+                return Ok(None);
+            }
+            for line in text.split('\n').filter(|l| !l.is_empty()) {
+                match line.split_once('|') {
+                    Some(("C", rest)) => {
+                        let (code, max_price, min_price) = parse_extreme(&keys[0], rest)?;
+                        out.push(ExtremeChange { code, max_price, min_price });
+                        seen.push((code, max_price, min_price));
+                    }
+                    Some(("U", rest)) => seen.push(parse_extreme(&keys[0], rest)?),
+                    _ => return Err(corrupt(&keys[0], format!("bad reply line {line:?}"))),
+                }
+            }
+        }
+        if let Some(e) = self.extremes.lock().get_mut(book).filter(|e| e.token == token) {
+            for (code, mx, mn) in seen {
+                e.see(code, mx, mn);
+            }
+        }
+        Ok(Some(out))
+    }
+
     /// Builds the store. Nothing is contacted yet: a Redis that is down now
     /// is tried again on every call (each failing with a retryable error).
     pub fn open(cfg: RedisConfig) -> Result<RedisStore> {
         cfg.validate()?;
-        Ok(RedisStore { r: Arc::new(Redis::new(cfg.clone())), cfg: Arc::new(cfg) })
+        Ok(RedisStore {
+            r: Arc::new(Redis::new(cfg.clone())),
+            cfg: Arc::new(cfg),
+            extremes: Arc::new(parking_lot::Mutex::new(HashMap::new())),
+        })
     }
 
     /// The configuration.
@@ -204,6 +338,7 @@ impl PositionStore for RedisStore {
     }
 
     async fn new_held(&self, book: &BookId, codes: &[Code]) -> Result<()> {
+        self.extremes.lock().remove(book);
         for chunk in codes.chunks(1000) {
             let arg = join(chunk);
             self.r.eval::<i64>("new_held", &NEW_HELD, &self.keys(book), &[arg], true).await?;
@@ -212,10 +347,12 @@ impl PositionStore for RedisStore {
     }
 
     async fn mark_sold(&self, book: &BookId, code: Code) -> Result<()> {
+        self.extremes.lock().remove(book);
         self.r.eval::<i64>("mark_sold", &MARK_SOLD, &self.keys(book), &[code.to_string()], true).await.map(|_| ())
     }
 
     async fn del_held_days(&self, book: &BookId, codes: &[Code]) -> Result<()> {
+        self.extremes.lock().remove(book);
         for chunk in codes.chunks(1000) {
             let arg = join(chunk);
             self.r.eval::<i64>("del_held_days", &DEL_HELD_DAYS, &self.keys(book), &[arg], true).await?;
@@ -224,6 +361,7 @@ impl PositionStore for RedisStore {
     }
 
     async fn reconcile(&self, book: &BookId, broker_codes: &[Code]) -> Result<ReconcileReport> {
+        self.extremes.lock().remove(book);
         let mut uniq: Vec<Code> = broker_codes.to_vec();
         uniq.sort();
         uniq.dedup();
@@ -251,32 +389,28 @@ impl PositionStore for RedisStore {
     async fn update_extremes(&self, book: &BookId, ticks: &[PriceTick]) -> Result<Vec<ExtremeChange>> {
         validate_ticks(ticks)?;
         let keys = self.keys(book);
-        let mut out = Vec::new();
-        for chunk in ticks.chunks(TICKS_PER_CALL) {
-            let mut arg = String::with_capacity(chunk.len() * 24);
-            for t in chunk {
-                if !arg.is_empty() {
-                    arg.push(';');
+        // With the book's extremes cached, only the ticks that can move one
+        // are sent, and the server reads only their codes.
+        let cached = {
+            let cache = self.extremes.lock();
+            cache.get(book).map(|e| {
+                let movers: Vec<PriceTick> = ticks.iter().filter(|t| e.can_move(t)).copied().collect();
+                (e.token.clone(), movers)
+            })
+        };
+        if let Some((token, movers)) = cached {
+            match self.extremes_cached(book, &keys, &token, &movers).await? {
+                Some(out) => return Ok(out),
+                None => {
+                    self.extremes.lock().remove(book);
                 }
-                arg.push_str(&format!("{},{},{}", t.code, price_arg(t.high), price_arg(t.low)));
-            }
-            let text: String = self.r.eval("update_extremes", &UPDATE_EXTREMES, &keys, &[arg], true).await?;
-            for line in text.split('\n').filter(|l| !l.is_empty()) {
-                let mut f = line.splitn(3, '|');
-                let (Some(c), Some(mx), Some(mn)) = (f.next(), f.next(), f.next()) else {
-                    return Err(corrupt(&keys[0], format!("bad reply line {line:?}")));
-                };
-                out.push(ExtremeChange {
-                    code: parse_code(&keys[0], c)?,
-                    max_price: (!mx.is_empty()).then(|| parse_price(&keys[0], mx)).transpose()?,
-                    min_price: (!mn.is_empty()).then(|| parse_price(&keys[0], mn)).transpose()?,
-                });
             }
         }
-        Ok(out)
+        self.extremes_full(book, &keys, ticks).await
     }
 
     async fn replace_book(&self, book: &BookId, snapshot: &PositionSnapshot) -> Result<()> {
+        self.extremes.lock().remove(book);
         snapshot.validate()?;
         let inc = snapshot.inc_date.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default();
         let mut packed = String::with_capacity(snapshot.positions.len() * 32);
@@ -293,6 +427,7 @@ impl PositionStore for RedisStore {
     }
 
     async fn delete_book(&self, book: &BookId) -> Result<()> {
+        self.extremes.lock().remove(book);
         let keys = self.keys(book);
         self.r.cmd::<i64>("delete_book", redis::cmd("DEL").arg(&keys[..])).await.map(|_| ())
     }

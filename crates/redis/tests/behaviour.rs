@@ -74,6 +74,57 @@ async fn key_layout_and_ttls() {
 }
 
 /// In a cluster, all of a book's keys hash to one slot.
+/// Two processes on one book: one caches the book's extremes and sends only
+/// the ticks that can move them; every change by the other (a new code, a
+/// sale, a replaced or deleted book, extremes moved first) is still seen.
+#[tokio::test]
+async fn cached_extremes_follow_every_change_by_another_process() {
+    let cfg = common::standalone();
+    let a = RedisStore::open(cfg.clone()).unwrap();
+    let b_store = RedisStore::open(cfg).unwrap();
+    let _purge = common::Purge(a.clone());
+    let b = BookId::new("55009728", "cache").unwrap();
+    let (x, y, z) = (code("000001.SZ"), code("000002.SZ"), code("000003.SZ"));
+    let tick = |c: Code, high: f64, low: f64| PriceTick { code: c, high, low };
+    a.new_held(&b, &[x, y]).await.unwrap();
+    // the book's token, which the cache is kept under
+    let meta = book_keys(&a.config().prefix, &b)[1].clone();
+    let mut c = raw(&common::env("SQDATA_TEST_REDIS_URL")).await;
+    let token: Option<String> = redis::cmd("HGET").arg(&meta).arg("v").query_async(&mut c).await.unwrap();
+    assert!(token.is_some_and(|t| !t.is_empty()), "new_held gives the book a token");
+    let ch = a.update_extremes(&b, &[tick(x, 10.0, 9.0), tick(y, 20.0, 19.0)]).await.unwrap();
+    assert_eq!(ch.len(), 2, "the first call reads the whole book");
+    // nothing passes the cached extremes: no change
+    assert!(a.update_extremes(&b, &[tick(x, 9.5, 9.5), tick(y, 19.5, 19.5)]).await.unwrap().is_empty());
+    // the other process moves x's max first; ours at 10.5 is then no change, and 12 is
+    b_store.update_extremes(&b, &[tick(x, 11.0, 9.0)]).await.unwrap();
+    assert!(a.update_extremes(&b, &[tick(x, 10.5, 9.5)]).await.unwrap().is_empty());
+    assert_eq!(a.update_extremes(&b, &[tick(x, 12.0, 9.5)]).await.unwrap()[0].max_price, Some(12.0));
+    // a new code bought by the other process is ticked at once
+    b_store.new_held(&b, &[z]).await.unwrap();
+    let ch = a.update_extremes(&b, &[tick(z, 5.0, 4.0)]).await.unwrap();
+    assert_eq!(ch, vec![sqdata_core::ExtremeChange { code: z, max_price: Some(5.0), min_price: Some(4.0) }]);
+    // the book replaced by the other with lower extremes: lower ticks move them again
+    let mut snap = a.snapshot(&b).await.unwrap();
+    for e in snap.positions.values_mut() {
+        e.max_price = Some(1.0);
+        e.min_price = Some(1.0);
+    }
+    b_store.replace_book(&b, &snap).await.unwrap();
+    let ch = a.update_extremes(&b, &[tick(x, 2.0, 1.0)]).await.unwrap();
+    assert_eq!(ch[0].max_price, Some(2.0));
+    // deleted and bought again: no stale extremes survive
+    b_store.delete_book(&b).await.unwrap();
+    b_store.new_held(&b, &[x]).await.unwrap();
+    let ch = a.update_extremes(&b, &[tick(x, 1.5, 1.5)]).await.unwrap();
+    assert_eq!(ch[0].max_price, Some(1.5));
+    // sold by the other: no longer moved
+    b_store.mark_sold(&b, x).await.unwrap();
+    assert!(a.update_extremes(&b, &[tick(x, 50.0, 0.5)]).await.unwrap().is_empty());
+    let snap = b_store.snapshot(&b).await.unwrap();
+    assert_eq!(snap.positions[&x].max_price, None);
+}
+
 #[tokio::test]
 async fn a_book_lives_in_one_cluster_slot() {
     let urls = common::env("SQDATA_TEST_REDIS_CLUSTER_URLS");
