@@ -29,8 +29,53 @@ pub fn round3(v: f64) -> f64 {
     if !v.is_finite() {
         return v;
     }
+    // Fast path (the sell loop rounds every tick's high and low): v * 1000
+    // is off the exact product by half an ulp at most, so unless it lies
+    // within a hair of a half its nearest integer n is the correct decimal
+    // rounding, and n / 1000 (one correctly rounded division, n exact) is
+    // the double nearest to that decimal: what parsing the formatted text
+    // gives. Near a half, or too large for exact integers, format and parse.
+    // Below 1e12 half an ulp of x is under 1e-4: a margin of 1e-3 around
+    // the half is safe.
+    let x = v * 1000.0;
+    if x.abs() < 1.0e12 {
+        let frac = (x - x.trunc()).abs();
+        if (frac - 0.5).abs() > 1e-3 {
+            return x.round() / 1000.0;
+        }
+    }
     let s = format!("{v:.3}");
     s.parse().unwrap_or(v)
+}
+
+#[cfg(test)]
+mod round3_tests {
+    use super::round3;
+    use proptest::prelude::*;
+
+    fn slow(v: f64) -> f64 {
+        format!("{v:.3}").parse().unwrap_or(v)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+        #[test]
+        fn the_fast_path_equals_format_and_parse(v in prop_oneof![
+            0.0f64..1.0e7,
+            (0u64..10_000_000_000u64).prop_map(|n| n as f64 / 10_000.0),
+            (0u64..100_000_000u64).prop_map(|n| n as f64 / 1000.0 + 0.0005),
+            any::<f64>(),
+        ]) {
+            prop_assert_eq!(round3(v).to_bits(), slow(v).to_bits(), "{}", v);
+        }
+    }
+
+    #[test]
+    fn halves_and_edges() {
+        for v in [0.0005, 1.0005, 2.675, 1.2345, 12.3455, 0.0, -0.0, 9_999_999.999_5, 4.0e12 + 0.0005, 1e300, -3.0005] {
+            assert_eq!(round3(v).to_bits(), slow(v).to_bits(), "{v}");
+        }
+    }
 }
 
 /// Parses a non-negative integer volume; floats with no fractional part

@@ -53,11 +53,6 @@ impl Stamp {
         now - self.mtime_ns < 1_000_000_000
     }
 
-    /// The modification time, ns since the epoch.
-    pub fn mtime_ns(&self) -> i128 {
-        self.mtime_ns
-    }
-
     /// The size in bytes.
     pub fn size(&self) -> u64 {
         self.size
@@ -115,6 +110,12 @@ pub fn replace(path: &Path, data: &[u8], durability: Durability, keep_last_good:
 /// [`replace`] for several files with one folder fsync.
 pub fn replace_many(files: &[(&Path, &[u8])], durability: Durability, keep_last_good: bool) -> Result<Vec<Stamp>> {
     Ok(raw::replace_many(files, durability, keep_last_good)?.iter().map(Stamp::of).collect())
+}
+
+/// [`raw::replace_many_recycling`]: an atomic replace that writes into the
+/// version the previous replace retired (for writes a log makes durable).
+pub fn replace_many_recycling(files: &[(&Path, &[u8])], keep_last_good: bool) -> Result<Vec<Stamp>> {
+    Ok(raw::replace_many_recycling(files, keep_last_good)?.iter().map(Stamp::of).collect())
 }
 
 /// Appends `data` to `path` ([`raw::append`]: a failed write leaves no

@@ -393,7 +393,13 @@ proptest! {
     }
 
     #[test]
-    fn deal_text_decodes_any_bytes(b in bytes(200), s in ".{0,40}".prop_filter("U+E5E5 has no GBK form", |s| !s.contains('\u{e5e5}'))) {
+    fn deal_text_decodes_any_bytes(b in bytes(200), s in ".{0,40}".prop_filter(
+        // Private-use code points have no stable GBK form: U+E5E5 has none, and
+        // GB18030-2022 moved U+E78D… to the vertical forms U+FE10… (encoding_rs
+        // decodes those bytes so). No stock name or remark uses them.
+        "private use has no stable GBK form",
+        |s| !s.chars().any(|c| ('\u{e000}'..='\u{f8ff}').contains(&c)),
+    )) {
         let path = Path::new("/b/deal_hist.csv");
         for enc in [DealEncoding::Auto, DealEncoding::Gbk, DealEncoding::Utf8] {
             check(&deals::decode(path, &b, enc), path)?;

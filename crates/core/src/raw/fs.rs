@@ -140,6 +140,164 @@ pub fn replace_many(files: &[(&Path, &[u8])], durability: Durability, keep_last_
     Ok(out)
 }
 
+/// The spares of a file for [`replace_many_recycling`]: `<dir>/.<name>.sqdata-spare-{0,1}`.
+pub fn spare_paths(path: &Path) -> [PathBuf; 2] {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    [0, 1].map(|k| parent(path).join(format!(".{name}.sqdata-spare-{k}")))
+}
+
+/// How long a retired version rests before it is written over as a new
+/// one: a reader that opened it just before it was replaced has this long
+/// to finish reading it (sqdata's readers check and retry anyway). Two
+/// spares alternate, so back-to-back writes still find a rested one.
+pub const SPARE_REST: Duration = Duration::from_micros(500);
+
+/// [`replace_many`] with [`Durability::Flush`] for a file rewritten many
+/// times a second (the caller makes it durable some other way: a
+/// write-ahead log). Each file is still replaced by a rename — readers see
+/// the old or the new version — but the new version is written in place
+/// into a version an earlier replace retired (a spare), not into a new
+/// file: no inode is created or freed per write, which on ext4 spares the
+/// block allocation and writeback a rename over a fresh file starts, and a
+/// discard per freed inode. A spare is used only when nothing else links to
+/// it (a `.last-good` copy does) and it has rested [`SPARE_REST`];
+/// otherwise a new temp file is written as before. After a power loss a
+/// file replaced this way may hold an older or a torn version: only for
+/// writes a log can replay.
+pub fn replace_many_recycling(files: &[(&Path, &[u8])], keep_last_good: bool) -> Result<Vec<Metadata>> {
+    use std::os::unix::fs::{FileExt, MetadataExt};
+    struct Staged {
+        path: PathBuf,
+        file: File,
+        /// Which spare slot it was (and the retired version goes to), or a temp file.
+        slot: Option<usize>,
+    }
+    let cleanup = |staged: &[Staged]| {
+        for st in staged.iter().filter(|st| st.slot.is_none()) {
+            let _ = fs::remove_file(&st.path);
+        }
+    };
+    let now = std::time::SystemTime::now();
+    let retired_at =
+        |m: &Metadata| std::time::UNIX_EPOCH + Duration::new(m.ctime().max(0) as u64, m.ctime_nsec() as u32);
+    let mut staged: Vec<Staged> = Vec::with_capacity(files.len());
+    for (path, data) in files {
+        let spares = spare_paths(path);
+        // the rested spare retired longest ago
+        let mut best: Option<(usize, File, std::time::SystemTime)> = None;
+        for (k, sp) in spares.iter().enumerate() {
+            let Ok(f) = OpenOptions::new().write(true).open(sp) else { continue };
+            let Ok(m) = f.metadata() else { continue };
+            let at = retired_at(&m);
+            let rested = now.duration_since(at).is_ok_and(|d| d >= SPARE_REST);
+            if m.is_file() && m.nlink() == 1 && rested && best.as_ref().is_none_or(|b| at < b.2) {
+                best = Some((k, f, at));
+            }
+        }
+        let r = match best {
+            Some((k, f, _)) => f.write_all_at(data, 0).and_then(|_| f.set_len(data.len() as u64)).map(|_| Staged {
+                path: spares[k].clone(),
+                file: f,
+                slot: Some(k),
+            }),
+            None => {
+                let tmp = temp_path(path, "sqdata");
+                OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&tmp)
+                    .and_then(|mut f| f.write_all(data).map(|_| f))
+                    .map(|f| Staged { path: tmp.clone(), file: f, slot: None })
+                    .inspect_err(|_| {
+                        let _ = fs::remove_file(&tmp);
+                    })
+            }
+        };
+        match r {
+            Ok(st) => staged.push(st),
+            Err(e) => {
+                cleanup(&staged);
+                return Err(Error::io(path, e));
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(files.len());
+    for (i, (st, (path, _))) in staged.iter().zip(files).enumerate() {
+        let r = (|| -> io::Result<Metadata> {
+            if keep_last_good && last_good_due(path) {
+                let lg_tmp = temp_path(path, "lastgood");
+                match fs::hard_link(path, &lg_tmp) {
+                    Ok(()) => fs::rename(&lg_tmp, last_good_path(path))?,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            // The version being replaced becomes a spare: linked first, so
+            // it is never freed (and never half there). It takes the slot
+            // just used, or the slot retired longest ago.
+            let spares = spare_paths(path);
+            let slot = st.slot.unwrap_or_else(|| {
+                let age = |p: &Path| fs::metadata(p).map(|m| retired_at(&m)).ok();
+                match (age(&spares[0]), age(&spares[1])) {
+                    (None, _) => 0,
+                    (_, None) => 1,
+                    (Some(a), Some(b)) => usize::from(b < a),
+                }
+            });
+            let next = temp_path(&spares[slot], "next");
+            let kept = match fs::hard_link(path, &next) {
+                Ok(()) => true,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+                Err(e) => return Err(e),
+            };
+            fs::rename(&st.path, path)?;
+            if kept {
+                fs::rename(&next, &spares[slot])?;
+            }
+            st.file.metadata()
+        })();
+        match r {
+            Ok(m) => out.push(m),
+            Err(e) => {
+                cleanup(&staged[i..]);
+                return Err(Error::io(path, e));
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod recycling_tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn versions_are_recycled_between_two_spares_and_a_linked_one_is_never_written() {
+        let dir = std::env::temp_dir().join(format!("sqdata-raw-recycle-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("max_price.json");
+        let mut inodes = std::collections::BTreeSet::new();
+        for k in 0..40u32 {
+            let text = format!("{{\"v\": {k}}}").repeat((k % 3 + 1) as usize);
+            replace_many_recycling(&[(&p, text.as_bytes())], true).unwrap();
+            assert_eq!(fs::read_to_string(&p).unwrap(), text);
+            inodes.insert(fs::metadata(&p).unwrap().ino());
+            std::thread::sleep(SPARE_REST);
+        }
+        // the last-good copy (hard-linked on the first write) kept its bytes
+        // although its inode was a retired version
+        assert_eq!(fs::read_to_string(last_good_path(&p)).unwrap(), "{\"v\": 0}");
+        // a handful of inodes for 40 versions: the first, the two spares' and the current one's
+        assert!(inodes.len() <= 5, "{} inodes for 40 writes", inodes.len());
+        let names: Vec<String> =
+            fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert!(names.iter().all(|n| !n.ends_with(".tmp")), "no temp file left: {names:?}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
 fn parent(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,

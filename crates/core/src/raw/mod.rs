@@ -17,6 +17,8 @@ pub mod fs;
 pub mod journal;
 pub mod lock;
 
-pub use fs::{Durability, append, create_dir_all_synced, replace_atomic, replace_many, sync_dir};
+pub use fs::{
+    Durability, append, create_dir_all_synced, replace_atomic, replace_many, replace_many_recycling, sync_dir,
+};
 pub use journal::Journal;
 pub use lock::{LockFile, lock_exclusive, try_lock_exclusive};

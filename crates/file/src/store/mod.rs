@@ -171,6 +171,9 @@ impl Inner {
             let p = cell.dir.join(n);
             fsio::remove(&p)?;
             fsio::remove(&fsio::last_good_path(&p))?;
+            for spare in sqdata_core::raw::fs::spare_paths(&p) {
+                fsio::remove(&spare)?;
+            }
         }
         if names.contains(&crate::wal::NAME) {
             // The log goes with the files, durably: a replay after a power

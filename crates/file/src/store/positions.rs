@@ -193,7 +193,7 @@ impl Inner {
         }
         let all = [&p.positions, &p.max, &p.min];
         let files: Vec<(&Path, &[u8])> = changed.iter().map(|(i, t)| (all[*i].as_path(), t.as_slice())).collect();
-        let mut durability = self.cfg.durability;
+        let mut logged = false;
         if self.cfg.uses_wal() {
             // The whole state after this write, so the last record alone says
             // what the three files must hold.
@@ -201,14 +201,17 @@ impl Inner {
             for (i, t) in &changed {
                 state[*i] = Some(t.as_slice());
             }
-            if self.log(&cell, &mut slot, state)? {
-                // Durable in the log: the files are replaced without syncs
-                // (a checkpoint syncs them) and readers see the change now.
-                durability = Durability::Flush;
-            }
+            logged = self.log(&cell, &mut slot, state)?;
             failpoint::hit("wal-after-append");
         }
-        let new_stamps = fsio::replace_many(&files, durability, true)?;
+        let new_stamps = if logged {
+            // Durable in the log: the files are replaced without syncs (a
+            // checkpoint syncs them), written into the versions retired by
+            // the previous write, and readers see the change now.
+            fsio::replace_many_recycling(&files, true)?
+        } else {
+            fsio::replace_many(&files, self.cfg.durability, true)?
+        };
         failpoint::hit("wal-after-rename");
         for ((i, text), st) in changed.into_iter().zip(new_stamps) {
             stamps[i] = Some(st);
@@ -326,17 +329,21 @@ fn checkpoint(cell: &BookCell, wal: &mut Wal) -> Result<()> {
     Ok(())
 }
 
-/// Brings the files to the last record of a log written before this boot.
-/// A file equal to the record, or rewritten after it (SilverQuant writing
-/// in place: its mtime is later), stays; an absent one in the record is
+/// Brings the files to the last record of a log written before this boot:
+/// each file that differs from it is rewritten from it, synced. The files
+/// were written without syncs, into recycled versions, so after a power loss
+/// one may hold an older version, a torn one, or (its metadata reaching the
+/// disk before its data) an older version with a newer mtime: no file time
+/// can be trusted, the record is the truth. An absent one in the record is
 /// never deleted. Positions first, as every write does.
 fn replay(cell: &BookCell, last: &Record) -> Result<()> {
     let p = &cell.paths;
     for (path, want) in [&p.positions, &p.max, &p.min].into_iter().zip(&last.files) {
         let Some(want) = want else { continue };
-        let keep = match fsio::read_stable(path)? {
-            Some((bytes, st)) => bytes == *want || st.mtime_ns() > i128::from(last.wall_ns),
-            None => false,
+        let keep = match std::fs::read(path) {
+            Ok(bytes) => bytes == *want,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(Error::io(path, e)),
         };
         if !keep {
             fsio::replace(path, want, Durability::Fsync, true)?;
