@@ -265,6 +265,52 @@ pub async fn run_file_suite(o: &Options) -> Result<Vec<Scenario>> {
             m.throughput_per_s = m.samples as f64 / wall.as_secs_f64();
             results.push(m);
         }
+        // SilverQuant's way on 8 books at once: each writer rewrites its
+        // book's price files in place with an fsync.
+        let src = store.book_dir(&BookId::new("55009728", "bench_conc_1_0")?);
+        let mut dirs = Vec::new();
+        for w in 0..8 {
+            let d = o.data_dir.join(format!("baseline_conc_{w}"));
+            copy_dir(&src, &d)?;
+            dirs.push(d);
+        }
+        let per = (n / 8).clamp(25, 200);
+        let t0 = Instant::now();
+        let mut tasks = Vec::new();
+        for d in dirs {
+            let (codes, snap) = (codes.clone(), snap.clone());
+            tasks.push(tokio::task::spawn_blocking(move || {
+                let mut lat = Vec::with_capacity(per);
+                for k in 0..per {
+                    let step = 0.001 * (k as f64 + 1.0);
+                    let t: Vec<PriceTick> = codes
+                        .iter()
+                        .take(20)
+                        .map(|c| {
+                            let e = snap.positions[c];
+                            PriceTick { code: *c, high: e.max_price.unwrap_or(10.0) + step, low: 0.001 }
+                        })
+                        .collect();
+                    let t1 = Instant::now();
+                    std::hint::black_box(baseline::update_extremes(&d, &t, true));
+                    lat.push(t1.elapsed());
+                }
+                lat
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.map_err(|e| sqdata::Error::Backend {
+                backend: "bench",
+                message: format!("a baseline writer failed: {e}"),
+                retryable: false,
+                source: None,
+            })?);
+        }
+        let wall = t0.elapsed();
+        let mut m = Measured::from_samples("SilverQuant way + fsync (in place), 8 books", &mut all, 1, "write");
+        m.throughput_per_s = m.samples as f64 / wall.as_secs_f64();
+        results.push(m);
         out.push(Scenario {
             name,
             target_p95_us: None,

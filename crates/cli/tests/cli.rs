@@ -237,7 +237,7 @@ fn bench_reports_every_scenario_with_a_baseline() {
     let tmp = tempfile::tempdir().unwrap();
     let r = ok_json(tmp.path(), &["bench", "--quick", "--iterations", "20", "--market-iterations", "1"]);
     let scenarios = r["scenarios"].as_array().unwrap();
-    assert_eq!(scenarios.len(), 7, "{r}");
+    assert_eq!(scenarios.len(), 8, "{r}");
     for s in scenarios {
         let results = s["results"].as_array().unwrap();
         assert!(results.len() >= 2, "{s}");

@@ -30,8 +30,9 @@ pub struct FileConfig {
     /// sync of a per-book write-ahead log (`.sqdata-positions.wal`) rather
     /// than by syncing every changed file and the folder (default `true`).
     pub wal: bool,
-    /// The size of each book's log in bytes (default 4 MiB); when it is
-    /// full, the next write checkpoints first.
+    /// The most a book's log grows to, in bytes (default 4 MiB; a log
+    /// starts at 64 KiB and doubles as its records need); when it is full,
+    /// the next write checkpoints first.
     pub wal_bytes: u64,
     /// A book whose log has had no write for this long is checkpointed in
     /// the background (its files synced, its log emptied); default 500.

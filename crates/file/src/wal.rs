@@ -93,7 +93,8 @@ impl Wal {
     }
 
     /// Opens the log of `dir`, creating it (`capacity` bytes, written and
-    /// synced once, then renamed into place) when there is none.
+    /// synced once, then renamed into place) when there is none. A log
+    /// starts at [`MIN_BYTES`] and grows as its records need.
     pub fn open_or_create(dir: &Path, capacity: u64) -> Result<Wal> {
         if let Some(w) = Wal::open_existing(dir)? {
             return Ok(w);
@@ -157,13 +158,19 @@ impl Wal {
         self.scan()
     }
 
-    /// Appends a record of the book's state and syncs it. `Ok(false)` when
-    /// it does not fit in what is left of the log (checkpoint, then retry).
-    /// Call [`Wal::refresh`] first, under the folder lock.
-    pub fn append(&mut self, files: [Option<&[u8]>; 3]) -> Result<bool> {
+    /// Appends a record of the book's state and syncs it, growing the log
+    /// (doubling, up to `limit` bytes) when it is full. `Ok(false)` when it
+    /// does not fit even so (checkpoint, then retry). Call [`Wal::refresh`]
+    /// first, under the folder lock.
+    pub fn append(&mut self, files: [Option<&[u8]>; 3], limit: u64) -> Result<bool> {
         let rec = encode(self.generation, self.seq + 1, wall_ns(), boot_id(), files);
-        if self.end + rec.len() as u64 > self.capacity {
-            return Ok(false);
+        let need = self.end + rec.len() as u64;
+        if need > self.capacity {
+            let limit = limit.clamp(MIN_BYTES, MAX_BYTES);
+            if need > limit {
+                return Ok(false);
+            }
+            self.grow((self.capacity * 2).max(need.next_multiple_of(HEADER_LEN)).min(limit))?;
         }
         if failpoint::fires("wal-torn-record") {
             // A crash in the middle of the write: half a record on disk.
@@ -178,6 +185,26 @@ impl Wal {
         self.end += rec.len() as u64;
         self.seq += 1;
         Ok(true)
+    }
+
+    /// Extends the log with written zeros, synced, then records the new
+    /// capacity in the header: a crash in between leaves a longer file with
+    /// the old capacity, which is fine.
+    fn grow(&mut self, capacity: u64) -> Result<()> {
+        let zeros = vec![0u8; 1 << 20];
+        let mut off = self.capacity;
+        while off < capacity {
+            let n = (capacity - off).min(zeros.len() as u64) as usize;
+            self.file.write_all_at(&zeros[..n], off).map_err(|e| Error::io(&self.path, e))?;
+            off += n as u64;
+        }
+        self.file.sync_data().map_err(|e| Error::io(&self.path, e))?;
+        self.file
+            .write_all_at(&header_bytes(self.generation, capacity), 0)
+            .and_then(|_| self.file.sync_data())
+            .map_err(|e| Error::io(&self.path, e))?;
+        self.capacity = capacity;
+        Ok(())
     }
 
     /// The records of the current generation, oldest first.
@@ -347,8 +374,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut w = Wal::open_or_create(dir.path(), MIN_BYTES).unwrap();
         assert!(w.is_empty());
-        assert!(w.append([Some(b"{}"), None, Some(b"{\"a\": 1}")]).unwrap());
-        assert!(w.append([Some(b"{\"x\": 2}"), Some(b""), None]).unwrap());
+        assert!(w.append([Some(b"{}"), None, Some(b"{\"a\": 1}")], MIN_BYTES).unwrap());
+        assert!(w.append([Some(b"{\"x\": 2}"), Some(b""), None], MIN_BYTES).unwrap());
         let recs = w.records().unwrap();
         assert_eq!(recs.len(), 2);
         assert_eq!(recs[1].files, [Some(b"{\"x\": 2}".to_vec()), Some(Vec::new()), None]);
@@ -356,7 +383,7 @@ mod tests {
         // a second handle (another process) sees them and appends after them
         let mut other = Wal::open_existing(dir.path()).unwrap().unwrap();
         assert_eq!(other.records().unwrap(), recs);
-        assert!(other.append([None, None, None]).unwrap());
+        assert!(other.append([None, None, None], MIN_BYTES).unwrap());
         w.refresh().unwrap();
         assert_eq!(w.records().unwrap().len(), 3);
         // a checkpoint by one is seen by the other
@@ -369,7 +396,7 @@ mod tests {
     fn a_torn_tail_is_not_a_record_and_a_full_log_says_so() {
         let dir = tempfile::tempdir().unwrap();
         let mut w = Wal::open_or_create(dir.path(), MIN_BYTES).unwrap();
-        assert!(w.append([Some(b"one"), None, None]).unwrap());
+        assert!(w.append([Some(b"one"), None, None], MIN_BYTES).unwrap());
         let end = w.end;
         let rec = encode(w.generation, 9, 1, boot_id(), [Some(b"two"), None, Some(b"zz")]);
         w.file.write_all_at(&rec[..rec.len() - 2], end).unwrap();
@@ -377,7 +404,12 @@ mod tests {
         assert_eq!(again.records().unwrap().len(), 1);
         assert_eq!(again.end, end);
         let big = vec![b'x'; MIN_BYTES as usize];
-        assert!(!w.append([Some(&big), None, None]).unwrap());
+        assert!(!w.append([Some(&big), None, None], MIN_BYTES).unwrap());
+        // with room to grow, it grows (and another handle sees the new size)
+        assert!(w.append([Some(&big), None, None], 4 * MIN_BYTES).unwrap());
+        let again = Wal::open_existing(dir.path()).unwrap().unwrap();
+        assert_eq!(again.capacity, 2 * MIN_BYTES);
+        assert_eq!(again.records().unwrap().len(), 2);
     }
 
     #[test]

@@ -232,12 +232,13 @@ impl Inner {
                 w.refresh()?;
                 w
             }
-            none => none.insert(Wal::open_or_create(&cell.dir, self.cfg.wal_bytes)?),
+            none => none.insert(Wal::open_or_create(&cell.dir, wal::MIN_BYTES)?),
         };
-        if !wal.append(state)? {
+        let limit = self.cfg.wal_bytes;
+        if !wal.append(state, limit)? {
             checkpoint(cell, wal)?;
             slot.dirty_since = None;
-            if !wal.append(state)? {
+            if !wal.append(state, limit)? {
                 return Ok(false);
             }
         }

@@ -199,7 +199,14 @@ impl Srv {
         walk(self.dir.path(), &mut files);
         files.sort();
         for f in files {
-            if f.ends_with("sqdata.db") || f.contains("sqdata.db-") {
+            // the registry is compared through its dump; the file store's
+            // write-ahead log (checkpointed in the background) and its spare
+            // versions are bookkeeping, not data
+            if f.ends_with("sqdata.db")
+                || f.contains("sqdata.db-")
+                || f.ends_with(".sqdata-positions.wal")
+                || f.contains(".sqdata-spare-")
+            {
                 continue;
             }
             out.push_str(&format!("{f}: {:?}\n", std::fs::read(&f).unwrap_or_default()));
