@@ -1,6 +1,7 @@
 //! Crash points for the kill tests: `SQDATA_FAILPOINT=<name>[@<n>]` makes
 //! the process abort (no unwinding, no destructors, no flush: as SIGKILL
-//! would leave it) the `n`th time (default: first) it reaches `<name>`.
+//! would leave it) the `n`th time (default: first) it reaches `<name>` —
+//! or, for a point checked with [`fires`], fail that step with an error.
 //! Unset, a check is one load of a cached value.
 
 use std::sync::OnceLock;

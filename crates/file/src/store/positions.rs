@@ -208,7 +208,23 @@ impl Inner {
             // Durable in the log: the files are replaced without syncs (a
             // checkpoint syncs them), written into the versions retired by
             // the previous write, and readers see the change now.
-            fsio::replace_many_recycling(&files, true)?
+            let replaced = if failpoint::fires("wal-replace-error") {
+                Err(Error::io(&p.max, std::io::Error::other("failpoint wal-replace-error")))
+            } else {
+                fsio::replace_many_recycling(&files, true)
+            };
+            match replaced {
+                Ok(st) => st,
+                Err(e) => {
+                    // The caller hears "failed": the log must not replay this
+                    // write after a power loss. Its last record becomes the
+                    // state the files still hold (best effort: the error
+                    // the caller gets is the write's).
+                    let old_state = [0, 1, 2].map(|i| cur.raw[i].as_deref().map(Vec::as_slice));
+                    let _ = self.log(&cell, &mut slot, old_state);
+                    return Err(e);
+                }
+            }
         } else {
             fsio::replace_many(&files, self.cfg.durability, true)?
         };
