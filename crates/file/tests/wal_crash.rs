@@ -17,6 +17,8 @@ use sqdata_core::{BookId, Code, PositionStore, PriceTick};
 use sqdata_file::{FileConfig, FileStore};
 
 const CHILD: &str = "SQDATA_WAL_CHILD";
+/// The test whose binary run plays the children.
+const HOST: &str = "a_crash_at_every_step_of_a_write_loses_no_acknowledged_write";
 const POSITIONS: u32 = 50;
 const WRITES: u32 = 60;
 
@@ -40,11 +42,12 @@ fn cfg(root: &Path, wal_bytes: u64) -> FileConfig {
     FileConfig { wal_bytes, checkpoint_ms: 3_600_000, ..FileConfig::at(root) }
 }
 
-/// The child: `write|<root>|<wal bytes>` acknowledges WRITES writes, one
-/// `ACK k` line each; `read|<root>` prints the state a new process sees.
-#[test]
-fn child() {
-    let Ok(arg) = std::env::var(CHILD) else { return };
+/// The child roles, played by the test binary started again with `CHILD`
+/// set (each test first checks): `write|<root>|<wal bytes>` acknowledges
+/// WRITES writes, one `ACK k` line each; `read|<root>` prints the state a new
+/// process sees; `open|<root>` only opens the store.
+fn child_role() -> bool {
+    let Ok(arg) = std::env::var(CHILD) else { return false };
     let parts: Vec<&str> = arg.split('|').collect();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     rt.block_on(async {
@@ -85,11 +88,12 @@ fn child() {
             other => panic!("unknown child mode {other}"),
         }
     });
+    true
 }
 
 fn run_child(mode: &str, env: &[(&str, String)]) -> (Vec<String>, std::process::ExitStatus) {
     let mut c = Command::new(std::env::current_exe().unwrap());
-    c.args(["--exact", "child", "--nocapture", "--test-threads=1"])
+    c.args(["--exact", HOST, "--nocapture", "--test-threads=1"])
         .env(CHILD, mode)
         .env_remove("SQDATA_FAILPOINT")
         .env_remove("SQDATA_TEST_BOOT_ID")
@@ -176,7 +180,7 @@ async fn case(point: Option<&str>, wal_bytes: u64, power_loss: bool) {
         None => {
             let mut c = Command::new(std::env::current_exe().unwrap());
             let mut child = c
-                .args(["--exact", "child", "--nocapture", "--test-threads=1"])
+                .args(["--exact", HOST, "--nocapture", "--test-threads=1"])
                 .env(CHILD, format!("write|{}|{wal_bytes}", root.display()))
                 .env_remove("SQDATA_FAILPOINT")
                 .env("SQDATA_WAL_PACE_MS", "5")
@@ -230,25 +234,26 @@ async fn case(point: Option<&str>, wal_bytes: u64, power_loss: bool) {
     assert_eq!(log_records(&root), 0, "{point:?}: recovery leaves the log empty");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_crash_at_every_step_of_a_write_loses_no_acknowledged_write() {
-    if std::env::var(CHILD).is_ok() {
+#[test]
+fn a_crash_at_every_step_of_a_write_loses_no_acknowledged_write() {
+    // this test's binary also plays the children (see `child_role`)
+    if child_role() {
         return;
     }
-    for point in ["wal-torn-record@7", "wal-after-append@7", "wal-after-rename@7"] {
-        case(Some(point), 4 << 20, false).await;
-        case(Some(point), 4 << 20, true).await;
-    }
-    // a SIGKILL at whatever moment the 25th acknowledgement was read
-    case(None, 4 << 20, false).await;
-    case(None, 4 << 20, true).await;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        for point in ["wal-torn-record@7", "wal-after-append@7", "wal-after-rename@7"] {
+            case(Some(point), 4 << 20, false).await;
+            case(Some(point), 4 << 20, true).await;
+        }
+        // a SIGKILL at whatever moment the 25th acknowledgement was read
+        case(None, 4 << 20, false).await;
+        case(None, 4 << 20, true).await;
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_inside_a_checkpoint_loses_no_acknowledged_write() {
-    if std::env::var(CHILD).is_ok() {
-        return;
-    }
     // a 64 KiB log holds a few records of this book: checkpoints come often
     for point in ["wal-checkpoint-synced@2", "wal-checkpoint-reset@2", "wal-after-append@13", "wal-torn-record@13"] {
         case(Some(point), sqdata_file::wal::MIN_BYTES, false).await;
@@ -260,9 +265,6 @@ async fn a_crash_inside_a_checkpoint_loses_no_acknowledged_write() {
 /// syncs): the log's last record wins whatever the file times say.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replay_repairs_a_torn_or_older_file_whatever_its_mtime() {
-    if std::env::var(CHILD).is_ok() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("data");
     seed(&root, 4 << 20).await;
@@ -288,9 +290,6 @@ async fn a_replay_repairs_a_torn_or_older_file_whatever_its_mtime() {
 /// power loss the log does not bring it back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_reported_failed_is_not_replayed() {
-    if std::env::var(CHILD).is_ok() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("data");
     seed(&root, 4 << 20).await;

@@ -99,10 +99,13 @@ impl FileStore {
         self.inner.cfg.book_dir(book)
     }
 
-    /// Runs short blocking work (a stat and a cached answer, usually) off
-    /// the async executor without a thread hop where the runtime allows:
-    /// `block_in_place` on a multi-threaded runtime (the worker hands its
-    /// other tasks over first), the blocking pool on a current-thread one.
+    /// Runs blocking work off the async executor without a thread hop where
+    /// the runtime allows: `block_in_place` on a multi-threaded runtime (the
+    /// worker hands its other tasks over first), the blocking pool on a
+    /// current-thread one. Reads and the position writes (a log sync: the
+    /// two hops of the pool cost a fair part of it) go this way; like the
+    /// pool, it cannot be cancelled half way: the closure runs to its end
+    /// inside one poll.
     async fn blocking_here<R, F>(&self, f: F) -> Result<R>
     where
         F: FnOnce(&Inner) -> Result<R> + Send + 'static,

@@ -391,34 +391,34 @@ impl PositionStore for FileStore {
 
     async fn new_held(&self, book: &BookId, codes: &[Code]) -> Result<()> {
         let (book, codes) = (book.clone(), codes.to_vec());
-        self.blocking(move |i| i.mutate(&book, &codes, |s| rules::new_held(s, &codes))).await
+        self.blocking_here(move |i| i.mutate(&book, &codes, |s| rules::new_held(s, &codes))).await
     }
 
     async fn mark_sold(&self, book: &BookId, code: Code) -> Result<()> {
         let book = book.clone();
-        self.blocking(move |i| i.mutate(&book, &[code], |s| rules::mark_sold(s, code)).map(|_| ())).await
+        self.blocking_here(move |i| i.mutate(&book, &[code], |s| rules::mark_sold(s, code)).map(|_| ())).await
     }
 
     async fn del_held_days(&self, book: &BookId, codes: &[Code]) -> Result<()> {
         let (book, codes) = (book.clone(), codes.to_vec());
-        self.blocking(move |i| i.mutate(&book, &codes, |s| rules::del_held_days(s, &codes)).map(|_| ())).await
+        self.blocking_here(move |i| i.mutate(&book, &codes, |s| rules::del_held_days(s, &codes)).map(|_| ())).await
     }
 
     async fn reconcile(&self, book: &BookId, broker_codes: &[Code]) -> Result<ReconcileReport> {
         let (book, codes) = (book.clone(), broker_codes.to_vec());
-        self.blocking(move |i| i.mutate(&book, &codes, |s| rules::reconcile(s, &codes))).await
+        self.blocking_here(move |i| i.mutate(&book, &codes, |s| rules::reconcile(s, &codes))).await
     }
 
     async fn inc_held_days(&self, book: &BookId, today: NaiveDate) -> Result<bool> {
         sqdata_core::validate::check_year("today", &today.to_string(), today)?;
         let book = book.clone();
-        self.blocking(move |i| i.mutate(&book, &[], |s| rules::inc_held_days(s, today))).await
+        self.blocking_here(move |i| i.mutate(&book, &[], |s| rules::inc_held_days(s, today))).await
     }
 
     async fn update_extremes(&self, book: &BookId, ticks: &[PriceTick]) -> Result<Vec<ExtremeChange>> {
         validate_ticks(ticks)?;
         let (book, ticks) = (book.clone(), ticks.to_vec());
-        self.blocking(move |i| {
+        self.blocking_here(move |i| {
             let hint: Vec<Code> = ticks.iter().map(|t| t.code).collect();
             i.mutate(&book, &hint, |s| rules::update_extremes(s, &ticks))
         })
@@ -428,7 +428,7 @@ impl PositionStore for FileStore {
     async fn replace_book(&self, book: &BookId, snapshot: &PositionSnapshot) -> Result<()> {
         snapshot.validate()?;
         let (book, snap) = (book.clone(), snapshot.clone());
-        self.blocking(move |i| i.mutate(&book, &[], |s| *s = snap)).await
+        self.blocking_here(move |i| i.mutate(&book, &[], |s| *s = snap)).await
     }
 
     async fn delete_book(&self, book: &BookId) -> Result<()> {

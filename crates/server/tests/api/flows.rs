@@ -192,7 +192,9 @@ async fn no_secret_in_logs_errors_metrics_or_the_document() {
     use base64::Engine;
     let jwt_key = base64::engine::general_purpose::STANDARD.encode(&s.key_bytes);
     let hash = sqdata::AuthStore::user(&*s.reg, "viewer").await.unwrap().unwrap().password_hash;
-    let secret_part = key.rsplit('_').next().unwrap().to_string();
+    // `sqk_<id>_<secret>`, the secret base64url (it may hold `_` itself)
+    let secret_part = key.strip_prefix("sqk_").and_then(|r| r.split_once('_')).unwrap().1.to_string();
+    assert!(secret_part.len() >= 40, "{key}");
     let refresh_secret = refresh.split('.').nth(1).unwrap().to_string();
     for (what, secret) in [
         ("the JWT key", jwt_key.as_str()),
