@@ -209,6 +209,42 @@ pub(crate) fn rebuild_prices(
     pick: fn(&PositionEntry) -> Option<f64>,
     hint: &[Code],
 ) -> Doc {
+    // The sell loop's case: the same codes before and after, a few prices
+    // moved, each under its own key. Patch those values in a copy; anything
+    // else (codes added or dropped, a price appearing or vanishing, a key
+    // spelled otherwise) takes the full walk below.
+    if old.positions.len() == new.positions.len() && old.positions.keys().eq(new.positions.keys()) {
+        let mut out = doc.clone();
+        let mut patched = true;
+        for ((code, a), b) in old.positions.iter().zip(new.positions.values()) {
+            let (pa, pb) = (pick(a), pick(b));
+            if pa == pb {
+                continue;
+            }
+            let slot = pa.and(pb).and_then(|_| out.get_mut(code.to_string().as_str()));
+            match (slot, pb) {
+                (Some(v), Some(p)) if v.as_f64() == pa => *v = Value::from(p),
+                _ => {
+                    patched = false;
+                    break;
+                }
+            }
+        }
+        if patched {
+            return out;
+        }
+    }
+    rebuild_prices_walk(doc, old, new, pick, hint)
+}
+
+/// [`rebuild_prices`] by a walk over every key of the file.
+pub(crate) fn rebuild_prices_walk(
+    doc: &Doc,
+    old: &PositionSnapshot,
+    new: &PositionSnapshot,
+    pick: fn(&PositionEntry) -> Option<f64>,
+    hint: &[Code],
+) -> Doc {
     let mut out = Map::with_capacity(doc.len() + 4);
     for (k, v) in doc {
         let Ok(code) = Code::parse(k) else {

@@ -364,6 +364,51 @@ proptest! {
     }
 
     #[test]
+    fn patching_prices_equals_the_walk(
+        entries in prop::collection::btree_map(
+            code(),
+            (prop::option::of(0u32..40), prop::option::of(price()), prop::option::of(price())),
+            1..10,
+        ),
+        extra in doc_of(price_value()),
+        moves in prop::collection::vec((0usize..20, price(), price()), 0..8),
+    ) {
+        // files as SilverQuant writes them, plus keys sqdata does not model in the price files
+        let (mut pos, mut max, mut min) = (Doc::new(), Doc::new(), Doc::new());
+        for (c, (day_count, hi, lo)) in &entries {
+            pos.insert(c.to_string(), serde_json::json!({"day_count": day_count}));
+            if let Some(p) = hi {
+                max.insert(c.to_string(), Value::from(*p));
+            }
+            if let Some(p) = lo {
+                min.insert(c.to_string(), Value::from(*p));
+            }
+        }
+        for (k, v) in &extra {
+            max.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        let paths = Paths::in_dir(Path::new("/b"));
+        let Ok(old) = positions::derive(&paths, &pos, &max, &min) else { return Ok(()) };
+        let codes: Vec<Code> = old.positions.keys().copied().collect();
+        let mut ticks: BTreeMap<Code, sqdata_core::PriceTick> = BTreeMap::new();
+        for (i, hi, lo) in moves {
+            if let Some(&c) = codes.get(i % codes.len().max(1)) {
+                ticks.insert(c, sqdata_core::PriceTick { code: c, high: hi, low: lo });
+            }
+        }
+        let ticks: Vec<_> = ticks.into_values().collect();
+        let mut new = old.clone();
+        sqdata_core::position::rules::update_extremes(&mut new, &ticks);
+        let hint: Vec<Code> = ticks.iter().map(|t| t.code).collect();
+        for (doc, pick) in [(&max, (|e: &PositionEntry| e.max_price) as fn(&PositionEntry) -> Option<f64>), (&min, |e: &PositionEntry| e.min_price)] {
+            prop_assert_eq!(
+                positions::rebuild_prices(doc, &old, &new, pick, &hint),
+                positions::rebuild_prices_walk(doc, &old, &new, pick, &hint)
+            );
+        }
+    }
+
+    #[test]
     fn derive_reads_back_what_the_files_say(
         entries in prop::collection::btree_map(
             code(),
