@@ -72,6 +72,16 @@ where
     Ok(out)
 }
 
+/// Ticks raising the first 20 codes' maxima `step` above the snapshot's
+/// (their lows at the floor: only the first tick moves a minimum).
+fn raising_ticks(snap: &sqdata::PositionSnapshot, codes: &[sqdata::Code], step: f64) -> Vec<PriceTick> {
+    codes
+        .iter()
+        .take(20)
+        .map(|c| PriceTick { code: *c, high: snap.positions[c].max_price.unwrap_or(10.0) + step, low: 0.001 })
+        .collect()
+}
+
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
     if to.exists() {
         std::fs::remove_dir_all(to).map_err(|e| sqdata::Error::io(to, e))?;
@@ -235,15 +245,7 @@ pub async fn run_file_suite(o: &Options) -> Result<Vec<Scenario>> {
                 tasks.push(tokio::spawn(async move {
                     let mut lat = Vec::with_capacity(per);
                     for k in 0..per {
-                        let step = 0.001 * (k as f64 + 1.0);
-                        let t: Vec<PriceTick> = codes
-                            .iter()
-                            .take(20)
-                            .map(|c| {
-                                let e = snap.positions[c];
-                                PriceTick { code: *c, high: e.max_price.unwrap_or(10.0) + step, low: 0.001 }
-                            })
-                            .collect();
+                        let t = raising_ticks(&snap, &codes, 0.001 * (k as f64 + 1.0));
                         let t1 = Instant::now();
                         st.update_extremes(&b, &t).await?;
                         lat.push(t1.elapsed());
@@ -283,15 +285,7 @@ pub async fn run_file_suite(o: &Options) -> Result<Vec<Scenario>> {
                 let mut lat = Vec::with_capacity(per);
                 for k in 0..per {
                     // above what the sqdata runs left in the copied files: every tick moves 20 maxima
-                    let step = 1.0 + 0.001 * (k as f64 + 1.0);
-                    let t: Vec<PriceTick> = codes
-                        .iter()
-                        .take(20)
-                        .map(|c| {
-                            let e = snap.positions[c];
-                            PriceTick { code: *c, high: e.max_price.unwrap_or(10.0) + step, low: 0.001 }
-                        })
-                        .collect();
+                    let t = raising_ticks(&snap, &codes, 1.0 + 0.001 * (k as f64 + 1.0));
                     let t1 = Instant::now();
                     let changed = baseline::update_extremes(&d, &t, true);
                     debug_assert!(changed >= 20);

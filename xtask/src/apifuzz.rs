@@ -12,11 +12,12 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
+use crate::sqproc::{self, Guard, sqdata};
 use crate::{cargo, project_root, run, target_dir, util};
 
 /// The pinned Schemathesis.
@@ -25,35 +26,6 @@ const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 const OHA: &str = "1.16.0";
 /// Every seeded user's password.
 const PASSWORD: &str = "a long fuzzing passphrase";
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn sqdata(bin: &Path, dir: &Path, args: &[&str], stdin: Option<&str>) -> Result<String> {
-    let mut c = Command::new(bin)
-        .args(args)
-        .current_dir(dir)
-        .env_remove("SQDATA_CONFIG")
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("running {}", bin.display()))?;
-    if let Some(s) = stdin {
-        c.stdin.take().context("stdin")?.write_all(s.as_bytes())?;
-    }
-    let o = c.wait_with_output()?;
-    if !o.status.success() {
-        bail!("sqdata {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    }
-    Ok(String::from_utf8_lossy(&o.stdout).into_owned())
-}
 
 fn login(port: u16, user: &str) -> Result<String> {
     let body = serde_json::json!({ "user": user, "password": PASSWORD }).to_string();
@@ -108,21 +80,10 @@ fn seed(bin: &Path, dir: &Path) -> Result<String> {
 }
 
 /// A seeded folder and `sqdata serve` over it; the trader's API key.
-fn serve(bin: &Path, dir: &Path) -> Result<(Server, u16, String)> {
+fn serve(bin: &Path, dir: &Path) -> Result<(Guard, u16, String)> {
     std::fs::create_dir_all(dir)?;
     let key = seed(bin, dir)?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let log = std::fs::File::create(dir.join("serve.log"))?;
-    let srv = Server(
-        Command::new(bin)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .current_dir(dir)
-            .env_remove("SQDATA_CONFIG")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()?,
-    );
-    util::wait_for("sqdata serve", Duration::from_secs(30), || util::http_get(port, "/healthz").is_some())?;
+    let (srv, port) = sqproc::serve(bin, dir)?;
     Ok((srv, port, key))
 }
 

@@ -21,12 +21,13 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
 use crate::local::{apt_install, have};
+use crate::sqproc::{Guard, free_port, serve, sqdata};
 use crate::{project_root, run, target_dir, util};
 
 /// Every seeded user's password.
@@ -39,37 +40,6 @@ const LONG: &str = "000001.SZ";
 const LONG_BARS: usize = 6000;
 /// The last bar of both series: the fixture day (a Friday).
 const LAST_DAY: (i64, u32, u32) = (2025, 10, 10);
-
-/// A process ended (killed, then reaped) when dropped.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn sqdata(bin: &Path, dir: &Path, args: &[&str], stdin: Option<&str>) -> Result<String> {
-    use std::io::Write;
-    let mut c = Command::new(bin)
-        .args(args)
-        .current_dir(dir)
-        .env_remove("SQDATA_CONFIG")
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("running {}", bin.display()))?;
-    if let Some(s) = stdin {
-        c.stdin.take().context("stdin")?.write_all(s.as_bytes())?;
-    }
-    let o = c.wait_with_output()?;
-    if !o.status.success() {
-        bail!("sqdata {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    }
-    Ok(String::from_utf8_lossy(&o.stdout).into_owned())
-}
 
 /// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
 fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
@@ -286,29 +256,6 @@ fn seed_embedded(bin: &Path, dir: &Path) -> Result<serde_json::Value> {
     sqdata(bin, dir, &["user", "grant", "trader", "--account", "55009728", "--right", "write"], None)?;
     sqdata(bin, dir, &["user", "grant", "viewer", "--account", "55009728", "--right", "read"], None)?;
     Ok(known)
-}
-
-/// A free port on 127.0.0.1.
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// `sqdata serve` on a free port over `dir`.
-fn serve(bin: &Path, dir: &Path) -> Result<(Guard, u16)> {
-    let port = free_port()?;
-    let log = std::fs::File::create(dir.join("serve.log"))?;
-    let g = Guard(
-        Command::new(bin)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .current_dir(dir)
-            .env_remove("SQDATA_CONFIG")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()?,
-    );
-    util::wait_for("sqdata serve", Duration::from_secs(60), || util::http_get(port, "/healthz").is_some())
-        .with_context(|| format!("see {}", dir.join("serve.log").display()))?;
-    Ok((g, port))
 }
 
 /// The private Redis: its command line (the test restarts it with the

@@ -29,6 +29,7 @@ mod local;
 mod rollout;
 mod service;
 mod services;
+mod sqproc;
 mod util;
 
 /// The project's workflows: what `.ci/run` runs, the tiers' builds, the

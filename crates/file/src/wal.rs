@@ -142,11 +142,6 @@ impl Wal {
         self.end == HEADER_LEN
     }
 
-    /// Bytes of records in the current generation.
-    pub fn used(&self) -> u64 {
-        self.end - HEADER_LEN
-    }
-
     /// Catches up with what other processes did since this handle last
     /// looked: a new generation (a checkpoint), or records appended.
     pub fn refresh(&mut self) -> Result<()> {

@@ -7,34 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use sqdata_core::{
-    BookId, Code, Deal, DealKind, DealQuery, DealStoreExt as _, Domain, PositionSnapshot, PositionStore, Stores,
-};
+use sqdata_core::{BookId, Deal, DealQuery, DealStoreExt as _, Domain, PositionSnapshot, PositionStore, Stores};
 use sqdata_hybrid::{Hybrid, HybridConfig, Mode, RolloutState, Stage, Truth, VerifyOptions};
 use sqdata_testkit::MemoryStore;
 
-fn code(i: u32) -> Code {
-    Code::new(&format!("{:06}", i), sqdata_core::Market::SZ).unwrap()
-}
-
-fn book(name: &str) -> BookId {
-    BookId::new("55009728", name).unwrap()
-}
+use common::{book, code};
 
 fn deal(b: &BookId, i: u32) -> Deal {
-    Deal {
-        id: format!("a{i}"),
-        book: b.clone(),
-        time: NaiveDate::from_ymd_opt(2025, 10, 10).unwrap().and_hms_opt(10, 0, i % 60).unwrap(),
-        code: code(1),
-        name: String::new(),
-        kind: DealKind::LimitBuy,
-        remark: String::new(),
-        price: 10.0,
-        volume: 100,
-        amount: 1000.0,
-        strategy: String::new(),
-    }
+    common::deal("a", b, i)
 }
 
 fn setup(dir: &std::path::Path) -> (Arc<Hybrid>, Stores, Stores) {

@@ -9,41 +9,22 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::NaiveDate;
 use sqdata_core::{
-    BarKey, BarSeries, BarStore, BarWriteMode, BookId, Code, Deal, DealKind, DealStore, DealStoreExt as _, Domain,
-    PositionStore, Stores, TimeRange,
+    BarKey, BarSeries, BarStore, BarWriteMode, BookId, Deal, DealStore, DealStoreExt as _, Domain, PositionStore,
+    Stores, TimeRange,
 };
 use sqdata_hybrid::{Hybrid, HybridConfig, Mode, RolloutState, Truth, Unit};
 use sqdata_testkit::MemoryStore;
 use sqdata_testkit::chaos::{Chaos, Fault};
 
-fn code(i: u32) -> Code {
-    Code::new(&format!("{:06}", i), sqdata_core::Market::SZ).unwrap()
-}
+use common::{book, code};
 
-fn book(name: &str) -> BookId {
-    BookId::new("55009728", name).unwrap()
+fn deal(b: &BookId, i: u32) -> Deal {
+    common::deal("f", b, i)
 }
 
 fn status(h: &Hybrid, d: Domain) -> sqdata_hybrid::DomainStatus {
     h.status().into_iter().find(|s| s.domain == d).unwrap()
-}
-
-fn deal(b: &BookId, i: u32) -> Deal {
-    Deal {
-        id: format!("f{i}"),
-        book: b.clone(),
-        time: NaiveDate::from_ymd_opt(2025, 10, 10).unwrap().and_hms_opt(10, 0, i % 60).unwrap(),
-        code: code(1),
-        name: String::new(),
-        kind: DealKind::LimitBuy,
-        remark: String::new(),
-        price: 10.0,
-        volume: 100,
-        amount: 1000.0,
-        strategy: String::new(),
-    }
 }
 
 async fn eventually(what: &str, within: Duration, mut ok: impl AsyncFnMut() -> bool) {

@@ -51,6 +51,20 @@ pub fn last_good_path(path: &Path) -> PathBuf {
 /// interval keeps a recent good version without taxing every tick.
 const LAST_GOOD_EVERY: Duration = Duration::from_secs(10);
 
+/// Keeps the current version of `path` as `<path>.last-good` (a hard link,
+/// no copy) when the copy there is older than [`LAST_GOOD_EVERY`].
+fn refresh_last_good(path: &Path) -> io::Result<()> {
+    if !last_good_due(path) {
+        return Ok(());
+    }
+    let lg_tmp = temp_path(path, "lastgood");
+    match fs::hard_link(path, &lg_tmp) {
+        Ok(()) => fs::rename(&lg_tmp, last_good_path(path)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 fn last_good_due(path: &Path) -> bool {
     if !path.exists() {
         return false;
@@ -109,13 +123,8 @@ pub fn replace_many(files: &[(&Path, &[u8])], durability: Durability, keep_last_
     let mut dirs: Vec<&Path> = Vec::new();
     for (i, ((tmp, f), (path, _))) in staged.iter().zip(files).enumerate() {
         let r = (|| -> io::Result<Metadata> {
-            if keep_last_good && last_good_due(path) {
-                let lg_tmp = temp_path(path, "lastgood");
-                match fs::hard_link(path, &lg_tmp) {
-                    Ok(()) => fs::rename(&lg_tmp, last_good_path(path))?,
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(e),
-                }
+            if keep_last_good {
+                refresh_last_good(path)?;
             }
             fs::rename(tmp, path)?;
             f.metadata()
@@ -224,13 +233,8 @@ pub fn replace_many_recycling(files: &[(&Path, &[u8])], keep_last_good: bool) ->
     let mut out = Vec::with_capacity(files.len());
     for (i, (st, (path, _))) in staged.iter().zip(files).enumerate() {
         let r = (|| -> io::Result<Metadata> {
-            if keep_last_good && last_good_due(path) {
-                let lg_tmp = temp_path(path, "lastgood");
-                match fs::hard_link(path, &lg_tmp) {
-                    Ok(()) => fs::rename(&lg_tmp, last_good_path(path))?,
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(e),
-                }
+            if keep_last_good {
+                refresh_last_good(path)?;
             }
             // The version being replaced becomes a spare: linked first, so
             // it is never freed (and never half there). It takes the slot

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sqdata_core::Stores;
+use sqdata_core::{BookId, Code, Deal, DealKind, Stores};
 use sqdata_file::{FileConfig, FileStore};
 use sqdata_hybrid::{Hybrid, HybridConfig, Mode, Stage};
 use sqdata_testkit::MemoryStore;
@@ -42,5 +42,32 @@ pub async fn wait_mode(h: &Hybrid, domain: &str, mode: Mode, within: Duration) {
         }
         assert!(t.elapsed() < within, "{domain} not {mode:?} after {within:?}: {:?}", h.status());
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A code of the Shenzhen market: `00000i.SZ`.
+pub fn code(i: u32) -> Code {
+    Code::new(&format!("{:06}", i), sqdata_core::Market::SZ).unwrap()
+}
+
+/// A book of account 55009728.
+pub fn book(name: &str) -> BookId {
+    BookId::new("55009728", name).unwrap()
+}
+
+/// Deal `<prefix><i>` of `b`: a limit buy of 100 of code 1 at 10.
+pub fn deal(prefix: &str, b: &BookId, i: u32) -> Deal {
+    Deal {
+        id: format!("{prefix}{i}"),
+        book: b.clone(),
+        time: chrono::NaiveDate::from_ymd_opt(2025, 10, 10).unwrap().and_hms_opt(10, 0, i % 60).unwrap(),
+        code: code(1),
+        name: String::new(),
+        kind: DealKind::LimitBuy,
+        remark: String::new(),
+        price: 10.0,
+        volume: 100,
+        amount: 1000.0,
+        strategy: String::new(),
     }
 }
