@@ -142,6 +142,18 @@ impl Wal {
         self.end == HEADER_LEN
     }
 
+    /// Whether the log this handle has open is still the one at its path:
+    /// another process that deleted the book removed it (a handle on the
+    /// removed file would acknowledge writes no recovery can read).
+    pub fn is_current(&self) -> Result<bool> {
+        let open = self.file.metadata().map_err(|e| Error::io(&self.path, e))?;
+        match std::fs::metadata(&self.path) {
+            Ok(m) => Ok(m.ino() == open.ino() && m.dev() == open.dev()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io(&self.path, e)),
+        }
+    }
+
     /// Catches up with what other processes did since this handle last
     /// looked: a new generation (a checkpoint), or records appended.
     pub fn refresh(&mut self) -> Result<()> {

@@ -306,3 +306,23 @@ async fn a_write_reported_failed_is_not_replayed() {
     copy_files(&durable, &book_dir(&root));
     assert_eq!(write_no(read_state(&root, Some("another-boot"))), 4);
 }
+
+/// Two processes on one folder: one deletes the book (its log goes with it)
+/// while the other still holds the log open; the other's next acknowledged
+/// write lands in a log at the book's path, where recovery reads it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_after_another_process_deleted_the_book_is_in_the_log_recovery_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    seed(&root, 4 << 20).await;
+    let (a, b) = (FileStore::open(cfg(&root, 4 << 20)).unwrap(), FileStore::open(cfg(&root, 4 << 20)).unwrap());
+    a.update_extremes(&book(), &tick(1)).await.unwrap(); // a holds the log open
+    b.delete_book(&book()).await.unwrap();
+    assert!(!book_dir(&root).join(sqdata_file::wal::NAME).exists());
+    a.new_held(&book(), &[code(0), code(1)]).await.unwrap();
+    a.update_extremes(&book(), &tick(2)).await.unwrap();
+    let w = sqdata_file::wal::Wal::open_existing(&book_dir(&root)).unwrap().expect("a log at the book's path");
+    let last = w.records().unwrap().pop().expect("the acknowledged write is in it");
+    let max = String::from_utf8(last.files[1].clone().unwrap()).unwrap();
+    assert!(max.contains("10.02"), "{max}");
+}

@@ -244,11 +244,11 @@ impl Inner {
     /// larger than the whole log, so the caller syncs the files directly.
     fn log(&self, cell: &BookCell, slot: &mut WalSlot, state: [Option<&[u8]>; 3]) -> Result<bool> {
         let wal = match &mut slot.wal {
-            Some(w) => {
+            Some(w) if w.is_current()? => {
                 w.refresh()?;
                 w
             }
-            none => none.insert(Wal::open_or_create(&cell.dir, wal::MIN_BYTES)?),
+            held => held.insert(Wal::open_or_create(&cell.dir, wal::MIN_BYTES)?),
         };
         let limit = self.cfg.wal_bytes;
         if !wal.append(state, limit)? {
