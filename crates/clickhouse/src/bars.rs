@@ -153,9 +153,7 @@ impl ClickHouseStore {
 
     /// Saves many series in bulk (one version for the batch).
     pub async fn save_bars_batch(&self, series: &[BarSeries], mode: BarWriteMode) -> Result<u64> {
-        for s in series {
-            s.validate()?;
-        }
+        sqdata_core::validate_batch(series)?;
         let input: Vec<(BarKey, Vec<Bar>)> = match mode {
             BarWriteMode::Replace => series.iter().map(|s| (s.key, s.bars.clone())).collect(),
             BarWriteMode::Upsert => {
@@ -175,7 +173,10 @@ impl ClickHouseStore {
 #[async_trait]
 impl BarStore for ClickHouseStore {
     async fn save_bars(&self, series: &BarSeries, mode: BarWriteMode) -> Result<u64> {
-        self.save_bars_batch(std::slice::from_ref(series), mode).await
+        ClickHouseStore::save_bars_batch(self, std::slice::from_ref(series), mode).await
+    }
+    async fn save_bars_batch(&self, series: &[BarSeries], mode: BarWriteMode) -> Result<u64> {
+        ClickHouseStore::save_bars_batch(self, series, mode).await
     }
 
     async fn load_bars(&self, key: &BarKey, range: TimeRange) -> Result<Vec<Bar>> {

@@ -217,6 +217,20 @@ impl BarSeries {
     }
 }
 
+/// Validates a batch of series for [`crate::BarStore::save_bars_batch`]:
+/// every series, and no key twice (an upsert of the same key twice in one
+/// batch would otherwise depend on the order a backend applies them).
+pub fn validate_batch(series: &[BarSeries]) -> Result<()> {
+    let mut seen = std::collections::HashSet::with_capacity(series.len());
+    for (i, s) in series.iter().enumerate() {
+        if !seen.insert(s.key) {
+            return Err(Error::invalid(format!("series[{i}].key"), s.key, "the same series twice in one batch"));
+        }
+        s.validate()?;
+    }
+    Ok(())
+}
+
 /// How [`crate::BarStore::save_bars`] treats bars already stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -191,6 +191,9 @@ impl<S: BarStore + ?Sized> BarStore for Observed<S> {
     async fn save_bars(&self, series: &BarSeries, mode: BarWriteMode) -> Result<u64> {
         self.call("save_bars", self.inner.save_bars(series, mode)).await
     }
+    async fn save_bars_batch(&self, series: &[BarSeries], mode: BarWriteMode) -> Result<u64> {
+        self.call("save_bars_batch", self.inner.save_bars_batch(series, mode)).await
+    }
     async fn load_bars(&self, key: &BarKey, range: TimeRange) -> Result<Vec<Bar>> {
         self.call("load_bars", self.inner.load_bars(key, range)).await
     }

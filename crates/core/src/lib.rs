@@ -26,7 +26,9 @@ pub use auth::{
     AccessEntry, ApiKey, AuthStore, Grant, Refresh, Right, Role, Session, User, UserChange, UserStatus,
     validate_user_name,
 };
-pub use bar::{Adjust, Bar, BarKey, BarOverview, BarSeries, BarWriteMode, Period, TimeRange, upsert_bars};
+pub use bar::{
+    Adjust, Bar, BarKey, BarOverview, BarSeries, BarWriteMode, Period, TimeRange, upsert_bars, validate_batch,
+};
 pub use code::{Code, Market};
 pub use deal::{
     AggregateBy, AggregateQuery, Deal, DealAggregate, DealKind, DealQuery, DealScope, MAX_PAGE_SIZE, Page,

@@ -136,6 +136,18 @@ impl<T: AssetStore + ?Sized> AssetStoreExt for T {}
 pub trait BarStore: Send + Sync + fmt::Debug {
     /// Saves a series (replace or upsert); returns the bars written.
     async fn save_bars(&self, series: &BarSeries, mode: BarWriteMode) -> Result<u64>;
+    /// Saves many series in one call (a whole market's import); returns the
+    /// bars written. Every series is validated before any is written
+    /// ([`crate::validate_batch`]). Backends write in bulk; the default
+    /// saves one series after the other.
+    async fn save_bars_batch(&self, series: &[BarSeries], mode: BarWriteMode) -> Result<u64> {
+        crate::validate_batch(series)?;
+        let mut n = 0;
+        for s in series {
+            n += self.save_bars(s, mode).await?;
+        }
+        Ok(n)
+    }
     /// One series in a range; empty when there is none.
     async fn load_bars(&self, key: &BarKey, range: TimeRange) -> Result<Vec<Bar>>;
     /// Many series in one call (the whole market at start-up); one entry per

@@ -209,3 +209,45 @@ pub async fn bad_series_are_rejected_without_change(fx: &Fixture) {
     assert!(e.is_invalid_input());
     cleanup(&*s, &k).await;
 }
+
+/// A batch of series (a whole market's import): every series written and
+/// read back exactly, upsert per series; a bad series or a key given twice
+/// anywhere in the batch is an error naming it, and nothing of that batch is
+/// stored.
+pub async fn batch_save_is_all_or_nothing_when_invalid(fx: &Fixture) {
+    let s = store(fx);
+    let codes = fresh_codes(4);
+    let keys: Vec<BarKey> = codes.iter().map(|c| BarKey::new(*c, Period::Day1, Adjust::Qfq)).collect();
+    let series: Vec<BarSeries> =
+        keys.iter().enumerate().map(|(i, k)| BarSeries { key: *k, bars: daily_bars(20 + i * 7) }).collect();
+    let n = series.iter().map(|x| x.bars.len() as u64).sum::<u64>();
+    assert_eq!(s.save_bars_batch(&series, BarWriteMode::Replace).await.unwrap(), n);
+    let back = s.load_bars_batch(&keys, TimeRange::all()).await.unwrap();
+    assert_eq!(back, series);
+
+    // upsert: new bars after the stored ones are added, the rest kept
+    let mut later = daily_bars(60);
+    later.drain(..50);
+    let up: Vec<BarSeries> = keys[..2].iter().map(|k| BarSeries { key: *k, bars: later.clone() }).collect();
+    assert_eq!(s.save_bars_batch(&up, BarWriteMode::Upsert).await.unwrap(), 20);
+    let got = s.load_bars(&keys[0], TimeRange::all()).await.unwrap();
+    assert_eq!(got.len(), 30);
+    assert_eq!(got[..20], series[0].bars[..]);
+
+    // invalid: nothing of the batch lands, the error names what is wrong
+    let fresh = BarSeries { key: keys[3], bars: daily_bars(5) };
+    let mut bad = BarSeries { key: keys[2], bars: daily_bars(5) };
+    bad.bars[3].low = f64::NAN;
+    let twice = BarSeries { key: keys[3], bars: daily_bars(3) };
+    for (batch, needle) in [(vec![fresh.clone(), bad.clone()], "low"), (vec![fresh.clone(), twice], "series[1].key")] {
+        for mode in [BarWriteMode::Replace, BarWriteMode::Upsert] {
+            let e = s.save_bars_batch(&batch, mode).await.unwrap_err();
+            assert!(e.is_invalid_input() && e.to_string().contains(needle), "{needle}: {e}");
+        }
+    }
+    assert_eq!(s.load_bars(&keys[3], TimeRange::all()).await.unwrap(), series[3].bars);
+    assert_eq!(s.save_bars_batch(&[], BarWriteMode::Replace).await.unwrap(), 0);
+    for k in &keys {
+        cleanup(&*s, k).await;
+    }
+}

@@ -257,6 +257,9 @@ impl BarStore for Chaos {
     async fn save_bars(&self, s: &BarSeries, m: BarWriteMode) -> Result<u64> {
         self.switch.run(true, self.inner.bars.save_bars(s, m)).await
     }
+    async fn save_bars_batch(&self, s: &[BarSeries], m: BarWriteMode) -> Result<u64> {
+        self.switch.run(true, self.inner.bars.save_bars_batch(s, m)).await
+    }
     async fn load_bars(&self, k: &BarKey, r: TimeRange) -> Result<Vec<Bar>> {
         self.switch.run(false, self.inner.bars.load_bars(k, r)).await
     }

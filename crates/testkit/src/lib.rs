@@ -248,6 +248,7 @@ macro_rules! __conformance_domain {
                 delete_range,
                 minute_bars_roundtrip,
                 bad_series_are_rejected_without_change,
+                batch_save_is_all_or_nothing_when_invalid,
             ]
         );
     };

@@ -81,15 +81,21 @@ pub(crate) async fn run(ctx: &Ctx, a: Bars) -> anyhow::Result<ExitCode> {
                 let s = kline::read_kline_csv(&f).map(|bars| BarSeries { key: BarKey::new(c, period, adjust), bars });
                 series.push((f.display().to_string(), s));
             }
+            // Bad files are skipped with their reason; the good ones go in
+            // one bulk write (the file store syncs them in groups).
+            let mut good: Vec<BarSeries> = Vec::with_capacity(series.len());
+            let mut seen = std::collections::HashSet::new();
             for (path, s) in series {
-                match s {
-                    Ok(s) => {
-                        r.bars += stores.bars.save_bars(&s, mode).await?;
-                        r.series += 1;
+                match s.and_then(|s| s.validate().map(|()| s)) {
+                    Ok(s) if !seen.insert(s.key) => {
+                        r.errors.push((path, format!("{} given twice; the first file was imported", s.key)))
                     }
+                    Ok(s) => good.push(s),
                     Err(e) => r.errors.push((path, e.to_string())),
                 }
             }
+            r.bars += stores.bars.save_bars_batch(&good, mode).await?;
+            r.series += good.len();
             out::emit(ctx.format, &r, || {
                 let mut t = format!("{} series, {} bars", r.series, r.bars);
                 for (p, e) in &r.errors {

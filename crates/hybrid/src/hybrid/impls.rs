@@ -287,6 +287,14 @@ impl BarStore for Hybrid {
         self.write(Domain::Bars, None, unit, op).await
     }
 
+    async fn save_bars_batch(&self, series: &[BarSeries], mode: BarWriteMode) -> Result<u64> {
+        sqdata_core::validate_batch(series)?;
+        let units = series.iter().map(|s| Unit::Series { key: s.key }).collect();
+        let series = series.to_vec();
+        let op = op!(bars, |s, series, mode| s.save_bars_batch(&series, mode).await);
+        self.write(Domain::Bars, None, units, op).await
+    }
+
     async fn load_bars(&self, key: &BarKey, range: TimeRange) -> Result<Vec<Bar>> {
         let st = self.read_stage(Domain::Bars, None);
         let (p, s) = (&self.primary.bars, &self.secondary.bars);

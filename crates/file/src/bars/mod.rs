@@ -1,13 +1,22 @@
 //! The file backend's own bar storage: one binary file per series,
-//! `<root>/_bars/<period>/<adjust>/<code>.bin`, fixed 56-byte little-endian
-//! records behind a 64-byte header carrying the count, the first and last
-//! time (so `overview` reads headers only) and an xxh3 checksum of the
-//! records (so a torn or corrupted file is an error, never wrong bars).
+//! `<root>/_bars/<period>/<adjust>/<code>.bin`, a 64-byte header carrying
+//! the count, the first and last time (so `overview` reads headers only) and
+//! an xxh3 checksum of the body (so a torn or corrupted file is an error,
+//! never wrong bars).
 //!
-//! Why not CSV: parsing 2.75M bars of text costs seconds; copying fixed
-//! records out of the page cache costs tens of milliseconds. Why not Arrow
-//! IPC or Parquet: a heavy dependency for a seven-column fixed record that
-//! this module encodes and checks in a hundred lines.
+//! Version 2 (`SQDBAR02`, written since 0.2) stores the body column by
+//! column, each as differences in the smallest exact decimal scale
+//! ([`codec`]): about 10 bytes a daily bar against 56 for version 1's fixed
+//! records (`SQDBAR01`, still read; a series is rewritten as version 2 the
+//! next time it is saved) and 44 for SilverQuant's K-line CSV — while one
+//! 550-bar series still decodes in a few microseconds.
+//!
+//! Why not CSV: parsing 2.75M bars of text costs seconds. Why not Arrow IPC
+//! or Parquet: a heavy dependency for a seven-column series that this module
+//! encodes and checks in a few hundred lines; the archive crate writes
+//! Parquet for the files that leave the machine.
+
+mod codec;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -15,9 +24,14 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, NaiveDateTime};
 use sqdata_core::{Adjust, Bar, BarKey, Error, Period, Result};
 
-const MAGIC: &[u8; 8] = b"SQDBAR01";
+const MAGIC_V1: &[u8; 8] = b"SQDBAR01";
+const MAGIC_V2: &[u8; 8] = b"SQDBAR02";
 const HEADER_LEN: usize = 64;
+/// Version 1's fixed record.
 const RECORD_LEN: usize = 56;
+/// The fewest body bytes a version-2 bar takes (one per column), which
+/// bounds what a header's count may ask to allocate.
+const MIN_V2_BAR: u64 = 7;
 
 /// Where a series lives under the bar root.
 pub(crate) fn series_path(root: &Path, key: &BarKey) -> PathBuf {
@@ -41,12 +55,41 @@ pub(crate) struct Header {
     pub(crate) first: i64,
     pub(crate) last: i64,
     checksum: u64,
-    /// The file length the count implies (checked: never overflows).
+    /// The file length the header implies (checked: never overflows).
     len: u64,
+    v2: bool,
 }
 
-/// Encodes a series (bars sorted, validated).
+/// Encodes a series (bars sorted, validated) in version 2.
 pub(crate) fn encode(bars: &[Bar]) -> Vec<u8> {
+    let mut out = vec![0u8; HEADER_LEN];
+    let col = |f: fn(&Bar) -> f64| bars.iter().map(f).collect::<Vec<f64>>();
+    codec::put_ints(&mut out, bars.iter().map(|b| to_secs(b.datetime)));
+    for c in [col(|b| b.open), col(|b| b.high), col(|b| b.low), col(|b| b.close)] {
+        codec::put_floats(&mut out, &c);
+    }
+    codec::put_ints(&mut out, bars.iter().map(|b| b.volume as i64));
+    codec::put_floats(&mut out, &col(|b| b.amount));
+    let body_len = (out.len() - HEADER_LEN) as u64;
+    let checksum = xxhash_rust::xxh3::xxh3_64(&out[HEADER_LEN..]);
+    write_header(&mut out[..HEADER_LEN], MAGIC_V2, 0, bars, checksum);
+    out[48..56].copy_from_slice(&body_len.to_le_bytes());
+    out
+}
+
+fn write_header(h: &mut [u8], magic: &[u8; 8], record_len: u32, bars: &[Bar], checksum: u64) {
+    h[0..8].copy_from_slice(magic);
+    h[8..12].copy_from_slice(&record_len.to_le_bytes());
+    h[16..24].copy_from_slice(&(bars.len() as u64).to_le_bytes());
+    h[24..32].copy_from_slice(&bars.first().map(|b| to_secs(b.datetime)).unwrap_or(0).to_le_bytes());
+    h[32..40].copy_from_slice(&bars.last().map(|b| to_secs(b.datetime)).unwrap_or(0).to_le_bytes());
+    h[40..48].copy_from_slice(&checksum.to_le_bytes());
+}
+
+/// Encodes a series in version 1 (fixed records), as files written before
+/// 0.2 are: for the tests that those files are still read.
+#[cfg(test)]
+pub(crate) fn encode_v1(bars: &[Bar]) -> Vec<u8> {
     let mut out = vec![0u8; HEADER_LEN + bars.len() * RECORD_LEN];
     for (i, b) in bars.iter().enumerate() {
         let r = &mut out[HEADER_LEN + i * RECORD_LEN..HEADER_LEN + (i + 1) * RECORD_LEN];
@@ -59,13 +102,7 @@ pub(crate) fn encode(bars: &[Bar]) -> Vec<u8> {
         r[48..56].copy_from_slice(&b.amount.to_le_bytes());
     }
     let checksum = xxhash_rust::xxh3::xxh3_64(&out[HEADER_LEN..]);
-    let h = &mut out[..HEADER_LEN];
-    h[0..8].copy_from_slice(MAGIC);
-    h[8..12].copy_from_slice(&(RECORD_LEN as u32).to_le_bytes());
-    h[16..24].copy_from_slice(&(bars.len() as u64).to_le_bytes());
-    h[24..32].copy_from_slice(&bars.first().map(|b| to_secs(b.datetime)).unwrap_or(0).to_le_bytes());
-    h[32..40].copy_from_slice(&bars.last().map(|b| to_secs(b.datetime)).unwrap_or(0).to_le_bytes());
-    h[40..48].copy_from_slice(&checksum.to_le_bytes());
+    write_header(&mut out[..HEADER_LEN], MAGIC_V1, RECORD_LEN as u32, bars, checksum);
     out
 }
 
@@ -80,20 +117,29 @@ fn f64_at(b: &[u8], at: usize) -> f64 {
 }
 
 fn parse_header(path: &Path, h: &[u8]) -> Result<Header> {
-    if h.len() < HEADER_LEN || &h[0..8] != MAGIC {
-        return Err(Error::corrupt(path.display().to_string(), "not a sqdata bar file (bad magic)"));
+    let corrupt = |why: String| Error::corrupt(path.display().to_string(), why);
+    if h.len() < HEADER_LEN || (&h[0..8] != MAGIC_V1 && &h[0..8] != MAGIC_V2) {
+        return Err(corrupt("not a sqdata bar file (bad magic)".into()));
     }
-    let rec = u32::from_le_bytes([h[8], h[9], h[10], h[11]]) as usize;
-    if rec != RECORD_LEN {
-        return Err(Error::corrupt(path.display().to_string(), format!("unknown record size {rec}")));
-    }
+    let v2 = &h[0..8] == MAGIC_V2;
     let count = u64_at(h, 16);
-    // A corrupt count must not overflow the length computed from it.
-    let len = count
-        .checked_mul(RECORD_LEN as u64)
-        .and_then(|body| body.checked_add(HEADER_LEN as u64))
-        .ok_or_else(|| Error::corrupt(path.display().to_string(), format!("impossible bar count {count} in header")))?;
-    Ok(Header { count, first: u64_at(h, 24) as i64, last: u64_at(h, 32) as i64, checksum: u64_at(h, 40), len })
+    // A corrupt count must neither overflow the length computed from it nor
+    // size an allocation the body cannot fill.
+    let len = if v2 {
+        let body = u64_at(h, 48);
+        if count.checked_mul(MIN_V2_BAR).is_none_or(|least| least > body) {
+            return Err(corrupt(format!("impossible bar count {count} for a {body}-byte body")));
+        }
+        body.checked_add(HEADER_LEN as u64)
+    } else {
+        let rec = u32::from_le_bytes([h[8], h[9], h[10], h[11]]) as usize;
+        if rec != RECORD_LEN {
+            return Err(corrupt(format!("unknown record size {rec}")));
+        }
+        count.checked_mul(RECORD_LEN as u64).and_then(|body| body.checked_add(HEADER_LEN as u64))
+    }
+    .ok_or_else(|| corrupt(format!("impossible bar count {count} in header")))?;
+    Ok(Header { count, first: u64_at(h, 24) as i64, last: u64_at(h, 32) as i64, checksum: u64_at(h, 40), len, v2 })
 }
 
 /// The file must be exactly as long as its header's count says.
@@ -126,6 +172,9 @@ pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<Vec<Bar>> {
     if xxhash_rust::xxh3::xxh3_64(body) != h.checksum {
         return Err(Error::corrupt(path.display().to_string(), "checksum mismatch"));
     }
+    if h.v2 {
+        return decode_v2(path, body, h.count as usize);
+    }
     let mut out = Vec::with_capacity(body.len() / RECORD_LEN);
     for r in body.chunks_exact(RECORD_LEN) {
         out.push(Bar {
@@ -136,6 +185,31 @@ pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<Vec<Bar>> {
             close: f64_at(r, 32),
             volume: u64_at(r, 40),
             amount: f64_at(r, 48),
+        });
+    }
+    Ok(out)
+}
+
+fn decode_v2(path: &Path, body: &[u8], n: usize) -> Result<Vec<Bar>> {
+    let columns = || -> std::result::Result<_, String> {
+        let mut c = codec::Cursor::new(body);
+        let cols = (c.ints(n)?, c.floats(n)?, c.floats(n)?, c.floats(n)?, c.floats(n)?, c.ints(n)?, c.floats(n)?);
+        if !c.done() {
+            return Err("bytes after the last column".into());
+        }
+        Ok(cols)
+    };
+    let (t, o, hi, lo, c, v, a) = columns().map_err(|why| Error::corrupt(path.display().to_string(), why))?;
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        out.push(Bar {
+            datetime: from_secs(path, t[i])?,
+            open: o[i],
+            high: hi[i],
+            low: lo[i],
+            close: c[i],
+            volume: v[i] as u64,
+            amount: a[i],
         });
     }
     Ok(out)
@@ -201,6 +275,27 @@ mod tests {
         assert!(decode(p, &encode(&[])).unwrap().is_empty());
     }
 
+    #[test]
+    fn version_1_files_are_still_read() {
+        let bars = vec![bar(2, 10.0), bar(3, 11.5), bar(6, 0.1 + 0.2)];
+        let p = Path::new("/x/000001.SZ.bin");
+        let v1 = encode_v1(&bars);
+        assert_eq!(&v1[0..8], MAGIC_V1);
+        assert_eq!(decode(p, &v1).unwrap(), bars);
+        let v2 = encode(&bars);
+        assert_eq!(&v2[0..8], MAGIC_V2);
+        assert_eq!(decode(p, &v2).unwrap(), bars);
+        assert!(v2.len() < v1.len(), "{} vs {}", v2.len(), v1.len());
+        let dir = tempfile::tempdir().unwrap();
+        for (name, file) in [("a.bin", &v1), ("b.bin", &v2)] {
+            let on_disk = dir.path().join(name);
+            std::fs::write(&on_disk, file).unwrap();
+            let h = read_header(&on_disk).unwrap();
+            assert_eq!(h.count, 3);
+            assert_eq!(header_times(&on_disk, &h).unwrap(), (bars[0].datetime, bars[2].datetime));
+        }
+    }
+
     // "The bar file header count can overflow": 64 + count × 56 wrapped (a
     // panic in a debug build; in release a wrapped length could match the
     // file and the count then sized the allocation).
@@ -208,15 +303,23 @@ mod tests {
     fn huge_header_count_is_corrupt_not_a_panic() {
         let p = Path::new("/x/000001.SZ.bin");
         for count in [u64::MAX, u64::MAX / RECORD_LEN as u64, (u64::MAX - HEADER_LEN as u64) / RECORD_LEN as u64 + 1] {
-            let mut enc = encode(&[]);
-            enc[16..24].copy_from_slice(&count.to_le_bytes());
-            let e = decode(p, &enc).unwrap_err();
-            assert!(matches!(e, Error::Corrupt { .. }), "{e:?}");
-            assert!(e.to_string().contains("/x/000001.SZ.bin"), "{e}");
+            for mut enc in [encode_v1(&[]), encode(&[])] {
+                enc[16..24].copy_from_slice(&count.to_le_bytes());
+                let e = decode(p, &enc).unwrap_err();
+                assert!(matches!(e, Error::Corrupt { .. }), "{e:?}");
+                assert!(e.to_string().contains("/x/000001.SZ.bin"), "{e}");
+            }
         }
         // a count that fits but does not match the length
-        let mut enc = encode(&[bar(2, 10.0)]);
+        let mut enc = encode_v1(&[bar(2, 10.0)]);
         enc[16..24].copy_from_slice(&(1u64 << 40).to_le_bytes());
         assert!(decode(p, &enc).unwrap_err().to_string().contains("truncated"));
+        // version 2: a count the body cannot hold, a body length beyond the file
+        let mut enc = encode(&[bar(2, 10.0)]);
+        enc[16..24].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        assert!(decode(p, &enc).unwrap_err().to_string().contains("impossible bar count"));
+        let mut enc = encode(&[bar(2, 10.0)]);
+        enc[48..56].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(matches!(decode(p, &enc).unwrap_err(), Error::Corrupt { .. }));
     }
 }
