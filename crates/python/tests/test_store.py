@@ -110,6 +110,84 @@ def test_bars_into_pandas(store):
         store.bars("000001.SZ", period="2h")
 
 
+def _kline_frame(pd, np, n=40, start="2023-01-02", seed=1):
+    days = pd.bdate_range(start, periods=n)
+    rng = np.random.default_rng(seed)
+    close = np.round(10 + np.cumsum(rng.normal(0, 0.1, n)), 2)
+    return pd.DataFrame({"datetime": days.strftime("%Y%m%d").astype(int), "open": close,
+                         "high": np.round(close * 1.01, 2), "low": np.round(close * 0.99, 2), "close": close,
+                         "volume": rng.integers(1000, 100000, n), "amount": np.round(close * 1000, 2)})
+
+
+def test_bars_from_dataframes(store):
+    """save_bars / save_bars_batch take DataFrames as K-line CSVs and pandas
+    give them: YYYYMMDD ints, a datetime index, tz-aware times, float volume,
+    rows out of order; the stored bars read back equal."""
+    pd = pytest.importorskip("pandas")
+    np = pytest.importorskip("numpy")
+    csv_like = _kline_frame(pd, np)
+    assert store.save_bars("000001.SZ", csv_like) == 40
+    back = store.bars("000001.SZ")
+    assert list(back.index[:2]) == [pd.Timestamp("2023-01-02"), pd.Timestamp("2023-01-03")]
+    assert np.array_equal(back["close"].to_numpy(), csv_like["close"].to_numpy())
+    assert np.array_equal(back["volume"].to_numpy(), csv_like["volume"].to_numpy())
+
+    # a datetime index, newest first (tushare order), float volume, numpy dtypes
+    idx_frame = csv_like.assign(datetime=pd.to_datetime(csv_like["datetime"].astype(str))).set_index("datetime")
+    idx_frame = idx_frame.iloc[::-1].astype({"volume": "float64", "open": "float32"})
+    minute = _kline_frame(pd, np, n=5, seed=2)
+    minute["datetime"] = pd.date_range("2023-01-03 09:31", periods=5, freq="min", tz="Asia/Shanghai").tz_convert("UTC")
+    written = store.save_bars_batch({"600000.SH": idx_frame, "300750.SZ": csv_like.assign(
+        datetime=csv_like["datetime"].astype(str)), "000002.SZ": minute}, period="1m")
+    assert written == 85
+    got = store.bars("600000.SH", period="1m")
+    assert len(got) == 40 and got.index.is_monotonic_increasing
+    assert np.array_equal(got["open"].to_numpy(), csv_like["open"].astype("float32").astype("float64").to_numpy())
+    m = store.bars("000002.SZ", period="1m")
+    assert m.index[0] == pd.Timestamp("2023-01-03 09:31"), "tz-aware times stored as Shanghai wall time"
+
+    # one DataFrame with a code column
+    long = pd.concat([_kline_frame(pd, np, n=10, seed=s).assign(code=c) for s, c in [(3, "000001.SZ"), (4, "688981.SH")]])
+    assert store.save_bars_batch(long.sample(frac=1, random_state=1), period="5m") == 20
+    assert len(store.bars("688981.SH", period="5m")) == 10
+
+    # upsert keeps the bars not given
+    extra = _kline_frame(pd, np, n=3, start="2023-06-01", seed=5)
+    assert store.save_bars("000001.SZ", extra, mode="upsert") == 3
+    assert len(store.bars("000001.SZ")) == 43
+
+
+def test_bad_dataframes_name_the_field_and_store_nothing(store):
+    pd = pytest.importorskip("pandas")
+    np = pytest.importorskip("numpy")
+    good = _kline_frame(pd, np, n=5)
+    store.save_bars("000001.SZ", good)
+    before = store.bars("000001.SZ")
+    cases = [
+        (good.drop(columns=["amount"]), "amount"),
+        (good.assign(datetime=good["datetime"] // 10), r"bars\[000001.SZ\]\[0\].datetime: 2023010 is not a date"),
+        (good.assign(datetime=20230231), "datetime: 20230231 is not a real date"),
+        (good.assign(volume=-good["volume"]), r"\[0\].volume: -\d+ is negative"),
+        (good.assign(volume=good["volume"] + 0.5), "volume.*not a whole number"),
+        (good.assign(high=np.nan), "high"),
+        (good.assign(close="x"), "close"),
+        (pd.concat([good, good.iloc[:1]]), "increasing time"),
+    ]
+    for bad, pattern in cases:
+        with pytest.raises(sqdata.InvalidInput, match=pattern):
+            # a good series first in the same batch: nothing of the batch is written
+            store.save_bars_batch({"600000.SH": good, "000001.SZ": bad}, mode="upsert")
+    assert store.bars("600000.SH").empty
+    pd.testing.assert_frame_equal(store.bars("000001.SZ"), before)
+    with pytest.raises(sqdata.InvalidInput, match="code"):
+        store.save_bars_batch(good)
+    with pytest.raises(sqdata.InvalidInput, match="20231"):
+        store.save_bars("000001.SZ", [{"datetime": 20231, "open": 1, "high": 1, "low": 1, "close": 1, "volume": 1,
+                                       "amount": 1}])
+    assert store.save_bars("000001.SZ", [{"datetime": 20230105, "open": 1, "high": 1, "low": 1, "close": 1,
+                                          "volume": 1, "amount": 1}], mode="upsert") == 1
+
+
 def test_strategy_parameters_are_versioned(store, tmp_path):
     book = store.book("55009728", "prod_pwc")
     assert book.params() is None

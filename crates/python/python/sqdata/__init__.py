@@ -227,18 +227,30 @@ class Store:
     def bars_overview(self) -> List[Dict[str, Any]]:
         return self._s.bars_overview()
 
-    def save_bars(self, code: str, bars: Iterable[Dict[str, Any]], period: str = "1d", adjust: str = "qfq",
+    def save_bars(self, code: str, bars: Any, period: str = "1d", adjust: str = "qfq",
                   mode: str = "replace") -> int:
+        """Saves one code's bars: a pandas DataFrame (columns ``open high low
+        close volume amount``, the time as a datetime index or a
+        ``datetime``/``date`` column of datetimes, date strings or
+        ``YYYYMMDD[hhmm[ss]]`` integers), or an iterable of dicts with those
+        keys. ``mode`` is ``replace`` (the series becomes these bars) or
+        ``upsert``. Returns the bars written."""
+        if _is_frame(bars):
+            return self.save_bars_batch({code: bars}, period, adjust, mode)
         rows = []
-        for b in bars:
+        for i, b in enumerate(bars):
             b = dict(b)
-            t = b.get("datetime")
-            if isinstance(t, _dt.datetime):
-                b["datetime"] = t.strftime("%Y-%m-%dT%H:%M:%S")
-            elif isinstance(t, _dt.date):
-                b["datetime"] = t.isoformat() + "T00:00:00"
+            b["datetime"] = _bar_time_text(b.get("datetime"), f"bars[{i}].datetime")
             rows.append(b)
         return self._s.save_bars_json(code, _json.dumps(rows), period, adjust, mode)
+
+    def save_bars_batch(self, frames: Any, period: str = "1d", adjust: str = "qfq", mode: str = "replace") -> int:
+        """Saves many codes' bars in one call: ``{code: DataFrame}``, or one
+        DataFrame with a ``code`` column. The columns cross into the store as
+        buffers (no object per row); every series is checked before any is
+        written. Returns the bars written."""
+        codes, counts, cols, unit, vfloat = _bar_columns(frames)
+        return self._s.save_bars_columns(codes, counts, cols, unit, vfloat, period, adjust, mode)
 
     def _columns(self, codes: Sequence[str], period: str, adjust: str, start: DateLike, end: DateLike):
         return self._s.load_bars_columns(list(codes), period, adjust, _moment(start), _moment(end))
@@ -266,6 +278,157 @@ class Store:
                                   copy=False)
             pos += n
         return out
+
+
+def _is_frame(x: Any) -> bool:
+    return type(x).__name__ == "DataFrame" and hasattr(x, "columns")
+
+
+def _bar_time_text(t: Any, field: str) -> Any:
+    """A bar time for the JSON path: datetimes, dates and ``YYYYMMDD``-style
+    integers become ISO text; anything else goes as given (the store names
+    the field if it is not a time)."""
+    if isinstance(t, _dt.datetime):
+        return t.strftime("%Y-%m-%dT%H:%M:%S")
+    if isinstance(t, _dt.date):
+        return t.isoformat() + "T00:00:00"
+    if isinstance(t, int) and not isinstance(t, bool) or type(t).__name__ in ("int64", "int32"):
+        v, n = int(t), len(str(int(t)))
+        hms = {8: (0, 0, 0), 12: (v % 10000 // 100, v % 100, 0), 14: (v % 1000000 // 10000, v % 10000 // 100, v % 100)}
+        if n not in hms:
+            raise InvalidInput(f"{field}: {v} is not a date (YYYYMMDD, YYYYMMDDhhmm or YYYYMMDDhhmmss)")
+        day = v // 10 ** (n - 8)
+        try:
+            return _dt.datetime(day // 10000, day // 100 % 100, day % 100, *hms[n]).strftime("%Y-%m-%dT%H:%M:%S")
+        except ValueError as e:
+            raise InvalidInput(f"{field}: {v} is not a real date and time ({e})") from None
+    return t
+
+
+_BAR_FIELDS = ("open", "high", "low", "close", "volume", "amount")
+
+
+def _bar_columns(frames: Any):
+    """``(codes, counts, {column: bytes}, time_unit, volume_float)`` for
+    ``save_bars_columns`` from ``{code: DataFrame}`` or one DataFrame with a
+    ``code`` column."""
+    import numpy as np
+    import pandas as pd
+
+    if _is_frame(frames):
+        if "code" not in frames.columns:
+            raise InvalidInput("bars: a single DataFrame needs a 'code' column (or pass {code: DataFrame})")
+        inv, uniq = pd.factorize(frames["code"], sort=False)
+        order = np.argsort(inv, kind="stable")
+        df = frames.iloc[order]
+        codes = [str(c) for c in uniq]
+        counts = np.bincount(inv, minlength=len(uniq)).tolist()
+        frames_list = [df]
+    else:
+        if not hasattr(frames, "items"):
+            raise InvalidInput("bars: expected {code: DataFrame} or a DataFrame with a 'code' column")
+        codes, counts, frames_list = [], [], []
+        for code, f in frames.items():
+            if not _is_frame(f):
+                raise InvalidInput(f"bars[{code}]: expected a DataFrame, got {type(f).__name__}")
+            codes.append(str(code))
+            counts.append(len(f))
+            frames_list.append(f)
+    labels = codes if not _is_frame(frames) else ["code"]
+    times, units, parts = [], [], {k: [] for k in _BAR_FIELDS}
+    for label, f in zip(labels, frames_list):
+        t, unit = _bar_times(f, label)
+        times.append(t)
+        units.append(unit)
+        for k in _BAR_FIELDS:
+            col = _find(f, k)
+            if col is None:
+                raise InvalidInput(f"bars[{label}]: missing column {k!r} (have {list(map(str, f.columns))})")
+            parts[k].append(col)
+    unit = units[0] if units else "s"
+    if len(set(units)) > 1:
+        # frames with datetimes and frames with YYYYMMDD numbers: the
+        # datetimes become YYYYMMDDhhmmss numbers (the store checks both)
+        times = [t if u == "digits" else _secs_to_digits(t, np) for t, u in zip(times, units)]
+        unit = "digits"
+    cols = {"datetime": _cat(times, np, "<i8")}
+    vfloat = any(np.asarray(v).dtype.kind == "f" for v in parts["volume"])
+    for k in _BAR_FIELDS:
+        dtype = "<i8" if (k == "volume" and not vfloat) else "<f8"
+        try:
+            cols[k] = _cat([np.asarray(c) for c in parts[k]], np, dtype)
+        except (TypeError, ValueError) as e:
+            raise InvalidInput(f"bars: column {k!r} is not numeric ({e})") from None
+    return codes, counts, cols, unit, vfloat
+
+
+def _find(f: Any, name: str):
+    """A frame's column by name, any case (a Series), or None."""
+    if name in f.columns:
+        return f[name]
+    for c in f.columns:
+        if isinstance(c, str) and c.lower() == name:
+            return f[c]
+    return None
+
+
+def _cat(arrays, np, dtype) -> bytes:
+    if len(arrays) == 1:
+        return np.ascontiguousarray(arrays[0], dtype=dtype).tobytes()
+    return np.concatenate([np.asarray(a, dtype=dtype) for a in arrays]).tobytes() if arrays else b""
+
+
+def _bar_times(f: Any, code: str):
+    """The time column of a frame as int64 and its unit: ``"s"`` (seconds
+    since the epoch of the wall time) or ``"digits"`` (``YYYYMMDD[hhmm[ss]]``)."""
+    import numpy as np
+    import pandas as pd
+
+    col = None
+    for name in ("datetime", "date", "trade_date", "time"):
+        c = _find(f, name)
+        if c is not None:
+            col = c
+            break
+    if col is None:
+        col = f.index
+        if not isinstance(col, pd.DatetimeIndex) and col.dtype.kind not in "iu" or isinstance(col, pd.RangeIndex):
+            raise InvalidInput(f"bars[{code}]: no time: expected a datetime index or a 'datetime' or 'date' column")
+    if col.dtype.kind == "M" or isinstance(col.dtype, pd.DatetimeTZDtype):
+        return _secs(pd.DatetimeIndex(col), code), "s"
+    arr = np.asarray(col)
+    if arr.dtype.kind in "iu":
+        return arr.astype("<i8"), "digits"
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.floor(arr)):
+            raise InvalidInput(f"bars[{code}].datetime: float times must be whole YYYYMMDD numbers")
+        return arr.astype("<i8"), "digits"
+    # text or date objects
+    strs = pd.Series(arr)
+    if len(strs) and strs.map(lambda x: isinstance(x, str) and x.isdigit()).all():
+        return strs.astype("int64").to_numpy(), "digits"
+    try:
+        idx = pd.DatetimeIndex(pd.to_datetime(strs))
+    except (ValueError, TypeError) as e:
+        raise InvalidInput(f"bars[{code}].datetime: not a time ({e})") from None
+    return _secs(idx, code), "s"
+
+
+def _secs(idx, code):
+    if idx.tz is not None:
+        idx = idx.tz_convert("Asia/Shanghai").tz_localize(None)
+    if idx.hasnans:
+        raise InvalidInput(f"bars[{code}].datetime: a missing time (NaT)")
+    return idx.values.astype("datetime64[s]").astype("<i8")
+
+
+def _secs_to_digits(t, np):
+    d = np.asarray(t, dtype="<i8").astype("datetime64[s]")
+    days = d.astype("datetime64[D]")
+    ymd = days.astype(object)
+    secs = (d - days).astype("<i8")
+    return np.array([(x.year * 10000 + x.month * 100 + x.day) * 1000000 + (s // 3600) * 10000 + (s // 60 % 60) * 100
+                     + s % 60 for x, s in zip(ymd, secs)], dtype="<i8")
 
 
 def _arrays(cols: Dict[str, Any]) -> Dict[str, Any]:

@@ -1,8 +1,10 @@
 //! Bars: loading many series as column buffers, the overview of stored
-//! series, and saving a series from JSON.
+//! series, and saving series from JSON or from column buffers (the pandas
+//! path: numpy arrays cross as bytes, no object per row).
 
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBytes, PyDict};
 
 use super::Store;
 use crate::convert::{bars_columns, json_to_py, key, range, to_json};
@@ -39,11 +41,141 @@ pub(super) fn save_bars_json(
 ) -> PyResult<u64> {
     let k = key(code, period, adjust)?;
     let bars: Vec<sqdata::Bar> = serde_json::from_str(bars).map_err(|e| InvalidInput::new_err(format!("bars: {e}")))?;
-    let mode = match mode {
-        "replace" => sqdata::BarWriteMode::Replace,
-        "upsert" => sqdata::BarWriteMode::Upsert,
-        other => return Err(InvalidInput::new_err(format!("invalid mode {other:?}: expected replace or upsert"))),
-    };
+    let mode = write_mode(mode)?;
     let series = sqdata::BarSeries { key: k, bars };
     store.run(py, |s| Box::pin(async move { s.bars.save_bars(&series, mode).await }))
+}
+
+fn write_mode(mode: &str) -> PyResult<sqdata::BarWriteMode> {
+    match mode {
+        "replace" => Ok(sqdata::BarWriteMode::Replace),
+        "upsert" => Ok(sqdata::BarWriteMode::Upsert),
+        other => Err(InvalidInput::new_err(format!("invalid mode {other:?}: expected replace or upsert"))),
+    }
+}
+
+/// One column buffer of `n` little-endian 8-byte values.
+fn column<'py>(cols: &Bound<'py, PyDict>, name: &str, n: usize) -> PyResult<Bound<'py, PyBytes>> {
+    let v = cols.get_item(name)?.ok_or_else(|| InvalidInput::new_err(format!("bars: missing column {name:?}")))?;
+    let b =
+        v.cast_into::<PyBytes>().map_err(|_| InvalidInput::new_err(format!("bars: column {name:?} is not bytes")))?;
+    let len = b.as_bytes().len();
+    if Some(len) != n.checked_mul(8) {
+        return Err(InvalidInput::new_err(format!(
+            "bars: column {name:?} holds {len} bytes, expected 8 per row for {n} rows"
+        )));
+    }
+    Ok(b)
+}
+
+fn words(b: &[u8]) -> impl Iterator<Item = [u8; 8]> + '_ {
+    b.chunks_exact(8).map(|c| <[u8; 8]>::try_from(c).unwrap_or_default())
+}
+
+/// A bar time from an integer column: seconds since the epoch (`unit = "s"`,
+/// Asia/Shanghai wall time as stored), or the digits K-line CSVs carry
+/// (`unit = "digits"`): `YYYYMMDD`, `YYYYMMDDhhmm` or `YYYYMMDDhhmmss`.
+fn bar_time(unit: &str, v: i64) -> Result<NaiveDateTime, String> {
+    let bad = |what: &str| format!("{v} is not {what}");
+    match unit {
+        "s" => DateTime::from_timestamp(v, 0).map(|d| d.naive_utc()).ok_or_else(|| bad("a time")),
+        "digits" => {
+            let (day, hms) = match v {
+                10_000_000..=99_999_999 => (v, 0),
+                100_000_000_000..=999_999_999_999 => (v / 10_000, (v % 10_000) * 100),
+                10_000_000_000_000..=99_999_999_999_999 => (v / 1_000_000, v % 1_000_000),
+                _ => return Err(bad("a date (YYYYMMDD, YYYYMMDDhhmm or YYYYMMDDhhmmss)")),
+            };
+            NaiveDate::from_ymd_opt((day / 10_000) as i32, (day / 100 % 100) as u32, (day % 100) as u32)
+                .and_then(|d| d.and_hms_opt((hms / 10_000) as u32, (hms / 100 % 100) as u32, (hms % 100) as u32))
+                .ok_or_else(|| bad("a real date and time"))
+        }
+        other => Err(format!("unknown time unit {other:?}")),
+    }
+}
+
+/// Saves the series of many codes from column buffers: `codes` and their
+/// row `counts` in order, and `cols` = `{"datetime": int64 (see
+/// [`bar_time`]), "open", "high", "low", "close", "amount": float64,
+/// "volume": int64 or float64 (`volume_float`, whole numbers only)}`. Rows of
+/// a code are sorted by time; a bad value is refused naming the code, row
+/// and field, before anything is written.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn save_bars_columns(
+    store: &Store,
+    py: Python<'_>,
+    codes_: Vec<String>,
+    counts: Vec<usize>,
+    cols: &Bound<'_, PyDict>,
+    time_unit: &str,
+    volume_float: bool,
+    period: &str,
+    adjust: &str,
+    mode: &str,
+) -> PyResult<u64> {
+    let mode = write_mode(mode)?;
+    if codes_.len() != counts.len() {
+        return Err(InvalidInput::new_err(format!("bars: {} codes but {} counts", codes_.len(), counts.len())));
+    }
+    let n = counts
+        .iter()
+        .try_fold(0usize, |a, c| a.checked_add(*c))
+        .ok_or_else(|| InvalidInput::new_err("bars: counts overflow"))?;
+    let names = ["datetime", "open", "high", "low", "close", "volume", "amount"];
+    let owned = names.iter().map(|name| column(cols, name, n)).collect::<PyResult<Vec<_>>>()?;
+    let bufs: Vec<&[u8]> = owned.iter().map(|b| b.as_bytes()).collect();
+    let keys = codes_.iter().map(|c| key(c, period, adjust)).collect::<PyResult<Vec<_>>>()?;
+    let series =
+        py.detach(|| build_series(&keys, &counts, &bufs, time_unit, volume_float)).map_err(InvalidInput::new_err)?;
+    store.run(py, |s| Box::pin(async move { s.bars.save_bars_batch(&series, mode).await }))
+}
+
+fn build_series(
+    keys: &[sqdata::BarKey],
+    counts: &[usize],
+    bufs: &[&[u8]],
+    time_unit: &str,
+    volume_float: bool,
+) -> Result<Vec<sqdata::BarSeries>, String> {
+    let mut cols = bufs.iter().map(|b| words(b));
+    let mut next = || cols.next().ok_or_else(|| "bars: a column is missing".to_string());
+    let (mut t, mut o, mut h, mut l, mut c, mut v, mut a) =
+        (next()?, next()?, next()?, next()?, next()?, next()?, next()?);
+    let f = |w: Option<[u8; 8]>| f64::from_le_bytes(w.unwrap_or_default());
+    let mut out = Vec::with_capacity(keys.len());
+    for (key, count) in keys.iter().zip(counts) {
+        let mut bars = Vec::with_capacity(*count);
+        for row in 0..*count {
+            let at = |field: &str, why: String| format!("bars[{}][{row}].{field}: {why}", key.code);
+            let ti = i64::from_le_bytes(t.next().unwrap_or_default());
+            let datetime = bar_time(time_unit, ti).map_err(|e| at("datetime", e))?;
+            let vw = v.next().unwrap_or_default();
+            let volume = if volume_float {
+                let x = f64::from_le_bytes(vw);
+                if !(x >= 0.0 && x.fract() == 0.0 && x < 1.8e19) {
+                    return Err(at("volume", format!("{x} is not a whole number of shares")));
+                }
+                x as u64
+            } else {
+                let x = i64::from_le_bytes(vw);
+                u64::try_from(x).map_err(|_| at("volume", format!("{x} is negative")))?
+            };
+            bars.push(sqdata::Bar {
+                datetime,
+                open: f(o.next()),
+                high: f(h.next()),
+                low: f(l.next()),
+                close: f(c.next()),
+                volume,
+                amount: f(a.next()),
+            });
+        }
+        if !bars.is_sorted_by_key(|b| b.datetime) {
+            bars.sort_by_key(|b| b.datetime);
+        }
+        let s = sqdata::BarSeries { key: *key, bars };
+        s.validate().map_err(|e| format!("bars[{}]: {e}", key.code))?;
+        out.push(s);
+    }
+    Ok(out)
 }

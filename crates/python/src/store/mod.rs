@@ -267,6 +267,28 @@ impl Store {
         bars::save_bars_json(self, py, code, bars, period, adjust, mode)
     }
 
+    /// Saves many codes' series from little-endian column buffers (the
+    /// pandas path): `codes` with their row `counts`, `cols` = `{"datetime",
+    /// "open", "high", "low", "close", "volume", "amount"}` as bytes.
+    /// `time_unit` is `"s"` (seconds since the epoch) or `"digits"`
+    /// (`YYYYMMDD[hhmm[ss]]`); `volume_float` says the volume is float64.
+    #[pyo3(signature = (codes_, counts, cols, time_unit="s", volume_float=false, period="1d", adjust="qfq", mode="replace"))]
+    #[allow(clippy::too_many_arguments)]
+    fn save_bars_columns(
+        &self,
+        py: Python<'_>,
+        codes_: Vec<String>,
+        counts: Vec<usize>,
+        cols: &Bound<'_, PyDict>,
+        time_unit: &str,
+        volume_float: bool,
+        period: &str,
+        adjust: &str,
+        mode: &str,
+    ) -> PyResult<u64> {
+        bars::save_bars_columns(self, py, codes_, counts, cols, time_unit, volume_float, period, adjust, mode)
+    }
+
     /// A strategy's parameters (the latest version, or `version`) as JSON, or
     /// None when there are none.
     #[pyo3(signature = (account, book_name, version=None))]
