@@ -42,6 +42,8 @@ pub async fn deadline<T>(
     after: Duration,
     fut: impl Future<Output = Result<T>>,
 ) -> Result<T> {
+    // Blocking code polled under this deadline (see `inline`) sees it too.
+    let fut = crate::inline::with_deadline(std::time::Instant::now() + after, fut);
     match tokio::time::timeout(after, fut).await {
         Ok(r) => r,
         Err(_) => Err(Error::Timeout { backend, op, after }),

@@ -8,6 +8,7 @@ mod deal;
 mod domain;
 mod error;
 mod ids;
+pub mod inline;
 pub mod layer;
 pub mod obs;
 pub mod position;

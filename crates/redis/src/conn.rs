@@ -74,7 +74,13 @@ pub(crate) struct Redis {
     conn: Mutex<Option<Conn>>,
     creating: tokio::sync::Mutex<()>,
     sentinel: tokio::sync::Mutex<Option<SentinelClient>>,
+    /// Blocking connections for reads made in place (`sqdata_core::inline`).
+    blocking: Mutex<Vec<redis::Connection>>,
 }
+
+/// Blocking connections kept for reads in place (one per caller thread
+/// reading at the same moment; more are opened and closed as needed).
+const BLOCKING_POOL: usize = 4;
 
 impl std::fmt::Debug for Redis {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -104,6 +110,7 @@ impl Redis {
             conn: Mutex::new(None),
             creating: tokio::sync::Mutex::new(()),
             sentinel: tokio::sync::Mutex::new(None),
+            blocking: Mutex::new(Vec::new()),
         }
     }
 
@@ -266,12 +273,85 @@ impl Redis {
         args: &[String],
         write: bool,
     ) -> Result<T> {
+        if !write && self.mode == Mode::Standalone && sqdata_core::inline::allowed() {
+            return self.eval_in_place(op, lua, keys, args);
+        }
         match self.eval_once(op, lua, keys, args, write, true).await {
             Err(Error::Backend { message, .. }) if message.to_ascii_uppercase().contains("NOSCRIPT") => {
                 self.eval_once(op, lua, keys, args, write, false).await
             }
             other => other,
         }
+    }
+
+    /// A read-only script on a blocking connection, on the calling thread
+    /// (see `sqdata_core::inline`): one loopback round trip, no hop to the
+    /// connection task and back. Bounded by the response timeout and by the
+    /// deadline being polled; a pooled connection that turns out dead (the
+    /// server restarted) is replaced once — safe, the script only reads.
+    fn eval_in_place<T: FromRedisValue>(
+        &self,
+        op: &'static str,
+        lua: &Lua,
+        keys: &[String],
+        args: &[String],
+    ) -> Result<T> {
+        let by_sha = |sha: bool| {
+            let mut c = if sha { redis::cmd("EVALSHA") } else { redis::cmd("EVAL") };
+            c.arg(if sha { lua.sha.as_str() } else { lua.code.as_str() }).arg(keys.len()).arg(keys).arg(args);
+            c
+        };
+        let mut retried = false;
+        loop {
+            let pooled = self.blocking.lock().pop();
+            let reused = pooled.is_some();
+            let mut con = match pooled {
+                Some(c) => c,
+                None => self.connect_blocking().map_err(map_err)?,
+            };
+            let limit = self.blocking_timeout();
+            if limit.is_zero() {
+                return Err(Error::Timeout { backend: BACKEND, op, after: Duration::ZERO });
+            }
+            let r =
+                con.set_read_timeout(Some(limit)).and_then(|()| con.set_write_timeout(Some(limit))).and_then(|()| {
+                    match by_sha(true).query::<Value>(&mut con) {
+                        Err(e) if e.code() == Some("NOSCRIPT") => by_sha(false).query::<Value>(&mut con),
+                        other => other,
+                    }
+                });
+            match r {
+                Ok(v) => {
+                    let mut pool = self.blocking.lock();
+                    if pool.len() < BLOCKING_POOL {
+                        pool.push(con);
+                    }
+                    return redis::from_redis_value(v).map_err(|e| Error::Backend {
+                        backend: BACKEND,
+                        message: format!("{op}: unexpected reply: {e}"),
+                        retryable: false,
+                        source: None,
+                    });
+                }
+                Err(e) if reused && !retried && (e.is_io_error() || e.is_connection_dropped()) && !e.is_timeout() => {
+                    retried = true;
+                }
+                Err(e) => return Err(map_err(e)),
+            }
+        }
+    }
+
+    fn blocking_timeout(&self) -> Duration {
+        let rt = Duration::from_millis(self.cfg.response_timeout_ms);
+        sqdata_core::inline::remaining().map_or(rt, |left| left.min(rt))
+    }
+
+    fn connect_blocking(&self) -> std::result::Result<redis::Connection, RedisError> {
+        let ct = Duration::from_millis(self.cfg.connect_timeout_ms).min(self.blocking_timeout());
+        if ct.is_zero() {
+            return Err(RedisError::from((redis::ErrorKind::Io, "deadline passed before connecting")));
+        }
+        Client::open(self.cfg.url.as_str())?.get_connection_with_timeout(ct)
     }
 
     async fn eval_once<T: FromRedisValue>(

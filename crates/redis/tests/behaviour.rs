@@ -342,3 +342,59 @@ fn compose_config_never_evicts_position_state() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains(&policy[0]));
 }
+
+/// Reads made in place (`sqdata_core::inline`, as the Python package does)
+/// answer what the connection task answers; a pooled connection left dead
+/// by a restart is replaced without an error; a frozen server costs no more
+/// than the deadline being polled, then a retryable error (the hybrid falls
+/// back to the files within its `primary_timeout_ms`).
+#[test]
+fn reads_in_place_match_survive_a_restart_and_keep_the_deadline() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut r = RedisProc::start(tmp.path(), &[]);
+    let s = RedisStore::open(RedisConfig {
+        url: r.url(),
+        connect_timeout_ms: 2000,
+        response_timeout_ms: 5000,
+        ..Default::default()
+    })
+    .unwrap();
+    let b = BookId::new("a", "inplace").unwrap();
+    rt.block_on(async {
+        s.new_held(&b, &[code("000001.SZ"), code("600000.SH")]).await.unwrap();
+        s.update_extremes(&b, &[PriceTick { code: code("000001.SZ"), high: 11.5, low: 10.25 }]).await.unwrap();
+    });
+    let in_place = || sqdata_core::inline::run(|| rt.block_on(s.snapshot(&b)));
+    let by_task = rt.block_on(s.snapshot(&b)).unwrap();
+    assert_eq!(in_place().unwrap(), by_task);
+    assert_eq!(by_task.positions.len(), 2);
+
+    // the pooled connection dies with the server; the next read reconnects
+    r.kill();
+    r.restart();
+    rt.block_on(async {
+        // (the connection task's first write after a restart may fail: it reconnects then)
+        for _ in 0..50 {
+            if s.new_held(&b, &[code("000001.SZ"), code("600000.SH")]).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        s.update_extremes(&b, &[PriceTick { code: code("000001.SZ"), high: 11.5, low: 10.25 }]).await.unwrap();
+    });
+    assert_eq!(in_place().unwrap(), by_task, "a dead pooled connection is replaced, not reported");
+
+    // frozen: bounded by the deadline polled around the call, not the 5 s response timeout
+    r.signal("-STOP");
+    let t = std::time::Instant::now();
+    let e = sqdata_core::inline::run(|| {
+        rt.block_on(sqdata_core::layer::deadline("redis", "snapshot", Duration::from_millis(300), s.snapshot(&b)))
+    })
+    .unwrap_err();
+    let took = t.elapsed();
+    r.signal("-CONT");
+    assert!(e.is_retryable(), "{e:?}");
+    assert!(took < Duration::from_millis(2000), "blocked {took:?} past a 300 ms deadline");
+    assert_eq!(in_place().unwrap(), by_task);
+}

@@ -32,7 +32,7 @@ pub use sqdata_core::{
     RecordOutcome, RegistryDump, RegistryStore, RegistryStoreExt, Result, Side, Stores, Strategy, TimeRange, aggregate,
     async_trait, chrono, diff_params, page_of, period_label, serde_json, sort_deals, upsert_bars, validate_ticks,
 };
-pub use sqdata_core::{layer, obs, position, raw, registry, validate};
+pub use sqdata_core::{inline, layer, obs, position, raw, registry, validate};
 
 // The backends, each as a module behind its feature (as `sqlx` exposes its
 // drivers), with their main types at the top level.

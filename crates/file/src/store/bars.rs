@@ -97,7 +97,7 @@ impl BarStore for FileStore {
     async fn load_bars(&self, key: &BarKey, range: TimeRange) -> Result<Vec<Bar>> {
         range.validate()?;
         let key = *key;
-        self.blocking(move |i| {
+        self.blocking_here(move |i| {
             let mut b = i.read_series(&key)?;
             b.retain(|x| range.contains(x.datetime));
             Ok(b)
@@ -109,18 +109,19 @@ impl BarStore for FileStore {
         use rayon::prelude::*;
         range.validate()?;
         let keys = keys.to_vec();
-        self.blocking(move |i| {
-            keys.par_iter()
-                .map(|k| {
-                    let mut b = i.read_series(k)?;
-                    if range != TimeRange::all() {
-                        b.retain(|x| range.contains(x.datetime));
-                    }
-                    Ok(BarSeries { key: *k, bars: b })
-                })
-                .collect()
-        })
-        .await
+        let one = move |i: &Inner, k: &BarKey| {
+            let mut b = i.read_series(k)?;
+            if range != TimeRange::all() {
+                b.retain(|x| range.contains(x.datetime));
+            }
+            Ok(BarSeries { key: *k, bars: b })
+        };
+        // A few series (a strategy's own codes) are read in place: the
+        // pool's hop and rayon's fan-out cost more than reading them.
+        if keys.len() <= 8 {
+            return self.blocking_here(move |i| keys.iter().map(|k| one(i, k)).collect()).await;
+        }
+        self.blocking(move |i| keys.par_iter().map(|k| one(i, k)).collect()).await
     }
 
     async fn overview(&self) -> Result<Vec<BarOverview>> {

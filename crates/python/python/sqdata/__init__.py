@@ -344,7 +344,9 @@ def _bar_columns(frames: Any):
             col = _find(f, k)
             if col is None:
                 raise InvalidInput(f"bars[{label}]: missing column {k!r} (have {list(map(str, f.columns))})")
-            parts[k].append(col)
+            # to_numpy, not np.asarray: numpy probing a Series for its array
+            # interface goes through pandas' attribute lookup (slow per frame)
+            parts[k].append(col.to_numpy())
     unit = units[0] if units else "s"
     if len(set(units)) > 1:
         # frames with datetimes and frames with YYYYMMDD numbers: the
@@ -352,11 +354,11 @@ def _bar_columns(frames: Any):
         times = [t if u == "digits" else _secs_to_digits(t, np) for t, u in zip(times, units)]
         unit = "digits"
     cols = {"datetime": _cat(times, np, "<i8")}
-    vfloat = any(np.asarray(v).dtype.kind == "f" for v in parts["volume"])
+    vfloat = any(v.dtype.kind == "f" for v in parts["volume"])
     for k in _BAR_FIELDS:
         dtype = "<i8" if (k == "volume" and not vfloat) else "<f8"
         try:
-            cols[k] = _cat([np.asarray(c) for c in parts[k]], np, dtype)
+            cols[k] = _cat(parts[k], np, dtype)
         except (TypeError, ValueError) as e:
             raise InvalidInput(f"bars: column {k!r} is not numeric ({e})") from None
     return codes, counts, cols, unit, vfloat
@@ -396,7 +398,7 @@ def _bar_times(f: Any, code: str):
             raise InvalidInput(f"bars[{code}]: no time: expected a datetime index or a 'datetime' or 'date' column")
     if col.dtype.kind == "M" or isinstance(col.dtype, pd.DatetimeTZDtype):
         return _secs(pd.DatetimeIndex(col), code), "s"
-    arr = np.asarray(col)
+    arr = col.to_numpy()
     if arr.dtype.kind in "iu":
         return arr.astype("<i8"), "digits"
     if arr.dtype.kind == "f":
@@ -455,7 +457,9 @@ def _frame(cols: Dict[str, Any], with_code: bool):
             np.repeat(np.arange(len(cols["codes"]), dtype=np.int32), cols["counts"]), categories=cols["codes"]
         ) if cols["codes"] else pd.Categorical([])
         return pd.DataFrame({"code": codes, **data}, copy=False)
-    return pd.DataFrame(data, copy=False).set_index("datetime")
+    # the index built from the buffer directly: set_index would copy every column
+    idx = pd.Index(data.pop("datetime"), name="datetime", copy=False)
+    return pd.DataFrame(data, index=idx, copy=False)
 
 
 def open(config_path: Optional[str] = None, data_dir: Optional[str] = None) -> Store:

@@ -30,7 +30,7 @@ pub(crate) struct Store {
     rt: tokio::runtime::Runtime,
     /// Python strings of codes seen, reused across snapshots (the sell loop
     /// reads the same 200 codes every second).
-    names: std::sync::Mutex<std::collections::HashMap<Code, Py<pyo3::types::PyString>>>,
+    names: std::sync::Mutex<rustc_hash::FxHashMap<Code, Py<pyo3::types::PyString>>>,
 }
 
 impl Store {
@@ -59,14 +59,16 @@ impl Store {
         py.detach(|| self.rt.block_on(f(r))).map_err(err)
     }
 
-    /// Runs `f` on the runtime with the GIL released.
+    /// Runs `f` on the runtime with the GIL released, on the caller's
+    /// thread: reads may block in place there (`sqdata::inline`) instead of
+    /// hopping to a worker thread and back.
     fn run<T: Send>(
         &self,
         py: Python<'_>,
         f: impl FnOnce(&Stores) -> std::pin::Pin<Box<dyn std::future::Future<Output = sqdata::Result<T>> + Send + '_>>
         + Send,
     ) -> PyResult<T> {
-        py.detach(|| self.rt.block_on(f(self.s()))).map_err(err)
+        py.detach(|| sqdata::inline::run(|| self.rt.block_on(f(self.s())))).map_err(err)
     }
 }
 
