@@ -157,6 +157,24 @@ def test_bars_from_dataframes(store):
     assert len(store.bars("000001.SZ")) == 43
 
 
+def test_whole_market_loads_in_chunks_equal_to_one_by_one(store):
+    """More codes than one load chunk (256): the columns are filled chunk by
+    chunk; the frame equals the codes read one at a time, in order."""
+    pd = pytest.importorskip("pandas")
+    np = pytest.importorskip("numpy")
+    frames = {f"{600000 + i:06d}.SH": _kline_frame(pd, np, n=3 + i % 4, seed=i) for i in range(300)}
+    frames["000001.SZ"] = _kline_frame(pd, np, n=1, seed=9)
+    assert store.save_bars_batch(frames) == sum(len(f) for f in frames.values())
+    codes = list(frames) + ["000002.SZ"]  # one with no bars
+    whole = store.bars_batch(codes)
+    assert list(whole["code"].cat.categories) == codes
+    parts = [store.bars(c).reset_index().assign(code=c) for c in codes]
+    expect = pd.concat(parts, ignore_index=True)
+    for col in ["datetime", "open", "high", "low", "close", "volume", "amount"]:
+        assert np.array_equal(whole[col].to_numpy(), expect[col].to_numpy()), col
+    assert (whole["code"].astype(str).to_numpy() == expect["code"].to_numpy()).all()
+
+
 def test_bad_dataframes_name_the_field_and_store_nothing(store):
     pd = pytest.importorskip("pandas")
     np = pytest.importorskip("numpy")

@@ -21,8 +21,76 @@ pub(super) fn load_bars_columns<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let keys = codes_.iter().map(|c| key(c, period, adjust)).collect::<PyResult<Vec<_>>>()?;
     let r = range(start, end)?;
-    let series = store.run(py, |s| Box::pin(async move { s.bars.load_bars_batch(&keys, r).await }))?;
-    bars_columns(py, &series)
+    if keys.len() <= LOAD_CHUNK {
+        let series = store.run(py, |s| Box::pin(async move { s.bars.load_bars_batch(&keys, r).await }))?;
+        return bars_columns(py, &series);
+    }
+    // The whole market: loaded a chunk of codes at a time into the columns,
+    // each chunk's bars dropped once copied; the columns become Python bytes
+    // one at a time. Peak: the columns plus one column, not every bar twice.
+    let mut cols = Columns::default();
+    for (i, chunk) in keys.chunks(LOAD_CHUNK).enumerate() {
+        let chunk = chunk.to_vec();
+        let series = store.run(py, |s| Box::pin(async move { s.bars.load_bars_batch(&chunk, r).await }))?;
+        if i == 0 {
+            // reserve for all codes at the first chunk's average (+5%)
+            let rows: usize = series.iter().map(|s| s.bars.len()).sum();
+            cols.reserve(rows.saturating_mul(keys.len()) / series.len().max(1) * 21 / 20);
+        }
+        cols.push(&series);
+    }
+    cols.into_py(py)
+}
+
+/// Codes per load when a whole market is read.
+const LOAD_CHUNK: usize = 256;
+
+/// Little-endian column buffers being filled.
+#[derive(Default)]
+struct Columns {
+    codes: Vec<String>,
+    counts: Vec<usize>,
+    cols: [Vec<u8>; 7],
+}
+
+impl Columns {
+    fn reserve(&mut self, rows: usize) {
+        for c in &mut self.cols {
+            c.reserve_exact(rows.saturating_mul(8));
+        }
+    }
+
+    fn push(&mut self, series: &[sqdata::BarSeries]) {
+        for s in series {
+            self.codes.push(s.key.code.to_string());
+            self.counts.push(s.bars.len());
+            for b in &s.bars {
+                let words = [
+                    b.datetime.and_utc().timestamp_nanos_opt().unwrap_or(i64::MIN).to_le_bytes(),
+                    b.open.to_le_bytes(),
+                    b.high.to_le_bytes(),
+                    b.low.to_le_bytes(),
+                    b.close.to_le_bytes(),
+                    b.volume.to_le_bytes(),
+                    b.amount.to_le_bytes(),
+                ];
+                for (c, w) in self.cols.iter_mut().zip(words) {
+                    c.extend_from_slice(&w);
+                }
+            }
+        }
+    }
+
+    fn into_py(self, py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("codes", self.codes)?;
+        d.set_item("counts", self.counts)?;
+        for (name, col) in ["datetime", "open", "high", "low", "close", "volume", "amount"].into_iter().zip(self.cols) {
+            d.set_item(name, PyBytes::new(py, &col))?;
+            drop(col);
+        }
+        Ok(d)
+    }
 }
 
 pub(super) fn bars_overview<'py>(store: &Store, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
