@@ -154,7 +154,7 @@ async fn storage(
 ) -> Result<Scenario> {
     let version = s.server_version().await?;
     let stats = s.stats().await?;
-    let bars_disk: u64 = stats.iter().filter(|t| t.table == "bars").map(|t| t.bytes_on_disk).sum();
+    let bars_disk: u64 = stats.iter().filter(|t| t.table == "bars2").map(|t| t.bytes_on_disk).sum();
     let deals_disk: u64 = stats.iter().filter(|t| t.table == "deals").map(|t| t.bytes_on_disk).sum();
     let csv_bytes = dir_size(&paths.kline_dir);
     let minute_rows: u64 = minutes.iter().map(|x| x.bars.len() as u64).sum();

@@ -31,7 +31,7 @@ impl ClickHouseStore {
         let mut summaries = Vec::with_capacity(series.len());
         let flush_rows = |rows: Vec<BarRow>| async move {
             let fut = async {
-                let mut ins = c.insert::<BarRow>("bars").await?;
+                let mut ins = c.insert::<BarRow>("bars2").await?;
                 for r in &rows {
                     ins.write(r).await?;
                 }
@@ -43,19 +43,7 @@ impl ClickHouseStore {
             let (code, period, adjust) =
                 (key.code.to_string(), key.period.as_str().to_owned(), key.adjust.as_str().to_owned());
             for b in bars {
-                rows.push(BarRow {
-                    code: code.clone(),
-                    period: period.clone(),
-                    adjust: adjust.clone(),
-                    version,
-                    datetime: secs("datetime", b.datetime)?,
-                    open: scaled("open", b.open)?,
-                    high: scaled("high", b.high)?,
-                    low: scaled("low", b.low)?,
-                    close: scaled("close", b.close)?,
-                    volume: b.volume,
-                    amount: b.amount,
-                });
+                rows.push(BarRow::new(&code, &period, &adjust, version, b)?);
             }
             written += bars.len() as u64;
             summaries.push(SeriesRow {
@@ -100,7 +88,8 @@ impl ClickHouseStore {
             // index-friendly IN set (a bound array would be scanned per row).
             let set = codes.iter().map(|c| format!("'{c}'")).collect::<Vec<_>>().join(",");
             let mut sql = format!(
-                "SELECT code, datetime, open, high, low, close, volume, amount FROM bars \
+                "SELECT code, datetime, close + open_d AS open, close + high_d AS high, close + low_d AS low, close, \
+                 volume, amount FROM bars2 \
                  WHERE period = ? AND adjust = ? AND code IN ({set}) AND (code, version) IN \
                  (SELECT code, max(version) FROM bar_series WHERE period = ? AND adjust = ? AND code IN ({set}) GROUP BY code)"
             );

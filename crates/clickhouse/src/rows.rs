@@ -107,12 +107,41 @@ pub(crate) struct BarRow {
     pub(crate) adjust: String,
     pub(crate) version: u64,
     pub(crate) datetime: u32,
-    pub(crate) open: i64,
-    pub(crate) high: i64,
-    pub(crate) low: i64,
     pub(crate) close: i64,
+    /// open − close, scaled (small: compresses to a fraction of a price).
+    pub(crate) open_d: i64,
+    /// high − close, scaled.
+    pub(crate) high_d: i64,
+    /// low − close, scaled.
+    pub(crate) low_d: i64,
     pub(crate) volume: u64,
     pub(crate) amount: f64,
+}
+
+impl BarRow {
+    /// A bar of a series as stored: scaled close, the other prices as
+    /// exact integer differences from it.
+    pub(crate) fn new(code: &str, period: &str, adjust: &str, version: u64, b: &Bar) -> Result<BarRow> {
+        let close = scaled("close", b.close)?;
+        let diff = |field: &str, p: f64| -> Result<i64> {
+            scaled(field, p)?
+                .checked_sub(close)
+                .ok_or_else(|| Error::invalid(field, p, "is too far from close to store"))
+        };
+        Ok(BarRow {
+            code: code.to_owned(),
+            period: period.to_owned(),
+            adjust: adjust.to_owned(),
+            version,
+            datetime: secs("datetime", b.datetime)?,
+            close,
+            open_d: diff("open", b.open)?,
+            high_d: diff("high", b.high)?,
+            low_d: diff("low", b.low)?,
+            volume: b.volume,
+            amount: b.amount,
+        })
+    }
 }
 
 /// A bar as read back (the series is known from the query, the code per row).

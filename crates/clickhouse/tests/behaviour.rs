@@ -278,3 +278,86 @@ async fn a_live_store_adopts_the_journal_of_one_that_is_gone() {
     }
     assert_eq!(live.pending_deals(), 0);
 }
+
+/// A database an earlier release wrote (migration 1: bars with four scaled
+/// prices, two versions of a series) upgrades on open: the current version
+/// reads back bar for bar, the old table is gone, and opening again changes
+/// nothing.
+#[tokio::test]
+async fn bars_of_migration_1_upgrade_on_open() {
+    use sqdata_clickhouse::schema::{ledger, migrations};
+    use sqdata_core::{Adjust, Bar, BarKey, BarStore, Period, TimeRange};
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = common::env("SQDATA_TEST_CLICKHOUSE_URL");
+    let cfg = common::config(url.clone(), dir.path());
+    let db = cfg.database.clone();
+    let c = clickhouse::Client::default().with_url(&url).with_validation(false);
+    let version: String = c.query("SELECT version()").fetch_one().await.unwrap();
+    let v = sqdata_clickhouse::ServerVersion::parse(&version).unwrap();
+    let run = |sql: String| {
+        let c = c.clone();
+        async move { c.query(&sql).execute().await.unwrap_or_else(|e| panic!("{sql}: {e}")) }
+    };
+    run(format!("CREATE DATABASE {db}")).await;
+    run(ledger().replace("{db}", &db)).await;
+    for stmt in migrations(v).remove(0).statements {
+        run(stmt.replace("{db}", &db)).await;
+    }
+    run(format!("INSERT INTO {db}.schema_migrations SELECT 1, 'migration 1', now()")).await;
+    let day = |d: u32| NaiveDate::from_ymd_opt(2023, 1, d).unwrap().and_hms_opt(0, 0, 0).unwrap();
+    let expect = vec![
+        Bar { datetime: day(3), open: 10.23, high: 10.5, low: 10.01, close: 10.45, volume: 1000, amount: 1.5e6 },
+        Bar { datetime: day(4), open: 10.45, high: 10.45, low: 9.8, close: 9.81, volume: 0, amount: 0.0 },
+        Bar {
+            datetime: day(5),
+            open: 1234.567891,
+            high: 1300.0,
+            low: 0.000001,
+            close: 0.5,
+            volume: u64::MAX / 3,
+            amount: 7.25,
+        },
+    ];
+    for (version, bars) in [(1u64, &expect[..1]), (2, &expect[..])] {
+        for b in bars {
+            let p = |x: f64| (x * 1e6).round() as i64;
+            run(format!(
+                "INSERT INTO {db}.bars SELECT '000001.SZ', '1d', 'qfq', {version}, toDateTime({}, 'UTC'), {}, {}, {}, {}, {}, {}",
+                b.datetime.and_utc().timestamp(),
+                p(b.open),
+                p(b.high),
+                p(b.low),
+                p(b.close),
+                b.volume,
+                b.amount
+            ))
+            .await;
+        }
+        run(format!(
+            "INSERT INTO {db}.bar_series SELECT '000001.SZ', '1d', 'qfq', {version}, {}, toDateTime({}, 'UTC'), toDateTime({}, 'UTC')",
+            bars.len(),
+            bars[0].datetime.and_utc().timestamp(),
+            bars[bars.len() - 1].datetime.and_utc().timestamp()
+        ))
+        .await;
+    }
+
+    let key = BarKey::new(Code::parse("000001.SZ").unwrap(), Period::Day1, Adjust::Qfq);
+    for _ in 0..2 {
+        let s = ClickHouseStore::open(cfg.clone()).unwrap();
+        assert_eq!(s.load_bars(&key, TimeRange::all()).await.unwrap(), expect);
+        assert_eq!(s.overview().await.unwrap()[0].count, 3);
+        drop(s);
+    }
+    let tables: Vec<String> = c
+        .query(&format!("SELECT name FROM system.tables WHERE database = '{db}' AND name LIKE 'bars%' ORDER BY name"))
+        .fetch_all()
+        .await
+        .unwrap();
+    assert_eq!(tables, ["bars2"]);
+    let applied: Vec<u32> =
+        c.query(&format!("SELECT version FROM {db}.schema_migrations ORDER BY version")).fetch_all().await.unwrap();
+    assert_eq!(applied, [1, 2], "each migration recorded once");
+    let _drop = common::DropDb(ClickHouseStore::open(cfg).unwrap());
+}
