@@ -162,32 +162,60 @@ ENGINE = MergeTree PARTITION BY toMonday(ts) ORDER BY ts{log_ttl}"
     }, Migration {
         version: 2,
         name: "bars as close and exact differences from it (bars2): ~2x smaller on 18.16",
-        statements: vec![
-            // Recreated if a run was cut short after the drop below, so a
-            // rerun copies nothing twice and fails on nothing.
-            bars_v1(&t),
-            format!(
-                "CREATE TABLE IF NOT EXISTS {{db}}.bars2 (
+        // Then `copy_bars_v1` (below): the old table is renamed first, so a
+        // process of an earlier release still writing bars fails loudly
+        // instead of writing into a table about to be dropped.
+        statements: vec![format!(
+            "CREATE TABLE IF NOT EXISTS {{db}}.bars2 (
     code {lc}, period {lc}, adjust {lc}, version {ver}, datetime {time},
     close {close}, open_d {diff}, high_d {diff}, low_d {diff}, volume {volume}, amount {amount}
 ) ENGINE = ReplacingMergeTree
 PARTITION BY toYear(datetime)
 ORDER BY (code, period, adjust, version, datetime)",
-                ver = t.version,
-                time = t.time,
-                close = t.price,
-                diff = t.diff,
-                volume = t.volume,
-                amount = t.amount,
-            ),
-            // A copy interrupted and run again leaves duplicate rows of the
-            // same version and time: the engine merges them, reads drop them.
-            "INSERT INTO {db}.bars2 SELECT code, period, adjust, version, datetime, close, open - close, \
-             high - close, low - close, volume, amount FROM {db}.bars"
-                .to_owned(),
-            "DROP TABLE IF EXISTS {db}.bars".to_owned(),
-        ],
+            ver = t.version,
+            time = t.time,
+            close = t.price,
+            diff = t.diff,
+            volume = t.volume,
+            amount = t.amount,
+        )],
     }]
+}
+
+/// Migration 2's copy, rerunnable at every step: `bars` is renamed to
+/// `bars_v1` (if still there), copied into `bars2`, then dropped. A copy
+/// cut short and run again leaves duplicate rows of the same version and
+/// time: the engine merges them and reads drop them.
+async fn copy_bars_v1(inner: &Inner, db: &str) -> Result<()> {
+    #[derive(Row, Deserialize)]
+    struct Name {
+        name: String,
+    }
+    let q = format!("SELECT name FROM system.tables WHERE database = '{db}' AND name IN ('bars', 'bars_v1')");
+    let names: Vec<String> =
+        inner.t("migrate", inner.base.query(&q).fetch_all::<Name>()).await?.into_iter().map(|n| n.name).collect();
+    let has = |n: &str| names.iter().any(|x| x == n);
+    if has("bars") && has("bars_v1") {
+        return Err(sqdata_core::Error::corrupt(
+            format!("clickhouse {db}"),
+            "both bars and bars_v1 exist: a migration of an earlier run was interrupted oddly; \
+             compare them, keep one as bars_v1 and open again",
+        ));
+    }
+    if has("bars") {
+        inner.t("migrate", inner.base.query(&format!("RENAME TABLE {db}.bars TO {db}.bars_v1")).execute()).await?;
+    }
+    if has("bars") || has("bars_v1") {
+        let copy = format!(
+            "INSERT INTO {db}.bars2 SELECT code, period, adjust, version, datetime, close, open - close, \
+             high - close, low - close, volume, amount FROM {db}.bars_v1"
+        );
+        // The copy of a large table takes as long as it takes: no per-query
+        // limit (the first call's own deadline still bounds its wait).
+        inner.base.query(&copy).execute().await.map_err(crate::error::map_err)?;
+        inner.t("migrate", inner.base.query(&format!("DROP TABLE IF EXISTS {db}.bars_v1")).execute()).await?;
+    }
+    Ok(())
 }
 
 /// Migration 1's bar table (open, high, low, close each a scaled price).
@@ -237,6 +265,9 @@ pub(crate) async fn migrate(inner: &Inner, version: ServerVersion) -> Result<()>
         }
         for stmt in &m.statements {
             inner.t("migrate", inner.base.query(&stmt.replace("{db}", db)).execute()).await?;
+        }
+        if m.version == 2 {
+            copy_bars_v1(inner, db).await?;
         }
         let q = inner
             .base

@@ -285,6 +285,17 @@ async fn a_live_store_adopts_the_journal_of_one_that_is_gone() {
 /// nothing.
 #[tokio::test]
 async fn bars_of_migration_1_upgrade_on_open() {
+    upgrade_from_migration_1(false).await;
+}
+
+/// The same when an earlier run was cut short after renaming `bars` to
+/// `bars_v1` (the copy and the drop are done by the next open).
+#[tokio::test]
+async fn an_interrupted_bar_migration_finishes_on_the_next_open() {
+    upgrade_from_migration_1(true).await;
+}
+
+async fn upgrade_from_migration_1(renamed: bool) {
     use sqdata_clickhouse::schema::{ledger, migrations};
     use sqdata_core::{Adjust, Bar, BarKey, BarStore, Period, TimeRange};
 
@@ -343,6 +354,9 @@ async fn bars_of_migration_1_upgrade_on_open() {
         .await;
     }
 
+    if renamed {
+        run(format!("RENAME TABLE {db}.bars TO {db}.bars_v1")).await;
+    }
     let key = BarKey::new(Code::parse("000001.SZ").unwrap(), Period::Day1, Adjust::Qfq);
     for _ in 0..2 {
         let s = ClickHouseStore::open(cfg.clone()).unwrap();

@@ -61,11 +61,17 @@ impl<F: Future> Future for WithDeadline<F> {
     type Output = F::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // Restored by a guard: a panic inside (turned into an exception by
+        // the Python binding) must not leave a past deadline on the thread.
+        struct Restore(Option<Instant>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                DEADLINE.with(|d| d.set(self.0));
+            }
+        }
         let at = self.at;
-        let outer = DEADLINE.with(|d| d.replace(Some(d.get().map_or(at, |o| o.min(at)))));
-        let r = self.fut.as_mut().poll(cx);
-        DEADLINE.with(|d| d.set(outer));
-        r
+        let _restore = Restore(DEADLINE.with(|d| d.replace(Some(d.get().map_or(at, |o| o.min(at))))));
+        self.fut.as_mut().poll(cx)
     }
 }
 
@@ -106,5 +112,8 @@ mod tests {
         let inner_far = now(with_deadline(near, async { with_deadline(far, async { remaining() }).await }));
         assert!(inner_far.unwrap() <= Duration::from_millis(500), "the outer, nearer deadline wins");
         assert_eq!(remaining(), None);
+        let panicked = std::panic::catch_unwind(|| now(with_deadline(near, async { panic!("inside") })));
+        assert!(panicked.is_err());
+        assert_eq!(remaining(), None, "a panic inside leaves no deadline behind");
     }
 }

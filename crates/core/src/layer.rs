@@ -43,7 +43,10 @@ pub async fn deadline<T>(
     fut: impl Future<Output = Result<T>>,
 ) -> Result<T> {
     // Blocking code polled under this deadline (see `inline`) sees it too.
-    let fut = crate::inline::with_deadline(std::time::Instant::now() + after, fut);
+    let at = std::time::Instant::now()
+        .checked_add(after)
+        .unwrap_or_else(|| std::time::Instant::now() + Duration::from_secs(86_400 * 365));
+    let fut = crate::inline::with_deadline(at, fut);
     match tokio::time::timeout(after, fut).await {
         Ok(r) => r,
         Err(_) => Err(Error::Timeout { backend, op, after }),

@@ -636,8 +636,9 @@ proptest! {
         let mut file = bars::encode(&[]);
         file.truncate(64);
         file[16..24].copy_from_slice(&(count % 64).to_le_bytes());
-        file[40..48].copy_from_slice(&xxhash_rust::xxh3::xxh3_64(&rest).to_le_bytes());
         file[48..56].copy_from_slice(&(rest.len() as u64).to_le_bytes());
+        let sum = bars::v2_checksum(&file[..64], &rest);
+        file[40..48].copy_from_slice(&sum.to_le_bytes());
         file.extend_from_slice(&rest);
         match bars::decode(path, &file) {
             Ok(decoded) => prop_assert_eq!(decoded.len() as u64, count % 64),

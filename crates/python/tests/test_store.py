@@ -187,6 +187,7 @@ def test_bad_dataframes_name_the_field_and_store_nothing(store):
         (good.assign(datetime=20230231), "datetime: 20230231 is not a real date"),
         (good.assign(volume=-good["volume"]), r"\[0\].volume: -\d+ is negative"),
         (good.assign(volume=good["volume"] + 0.5), "volume.*not a whole number"),
+        (good.assign(volume=(good["volume"] + 0.5).astype(object)), "volume.*not a whole number"),
         (good.assign(high=np.nan), "high"),
         (good.assign(close="x"), "close"),
         (pd.concat([good, good.iloc[:1]]), "increasing time"),
@@ -199,6 +200,8 @@ def test_bad_dataframes_name_the_field_and_store_nothing(store):
     pd.testing.assert_frame_equal(store.bars("000001.SZ"), before)
     with pytest.raises(sqdata.InvalidInput, match="code"):
         store.save_bars_batch(good)
+    with pytest.raises(sqdata.InvalidInput, match=r"bars\[1\].code: missing"):
+        store.save_bars_batch(good.assign(code=["600000.SH", None, "600000.SH", "600000.SH", "600000.SH"]))
     with pytest.raises(sqdata.InvalidInput, match="20231"):
         store.save_bars("000001.SZ", [{"datetime": 20231, "open": 1, "high": 1, "low": 1, "close": 1, "volume": 1,
                                        "amount": 1}])

@@ -334,6 +334,9 @@ impl Redis {
                     });
                 }
                 Err(e) if reused && !retried && (e.is_io_error() || e.is_connection_dropped()) && !e.is_timeout() => {
+                    // the server restarted (or closed idle connections): every
+                    // pooled connection is as dead as this one
+                    self.blocking.lock().clear();
                     retried = true;
                 }
                 Err(e) => return Err(map_err(e)),

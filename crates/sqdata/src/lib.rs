@@ -30,7 +30,8 @@ pub use sqdata_core::{
     Domain, Error, ExtremeChange, HealthCheck, MAX_PAGE_SIZE, Market, Observed, Page, ParamChange, ParamVersion,
     Period, PositionEntry, PositionSnapshot, PositionStore, PriceTick, Quote, QuoteStore, ReconcileReport,
     RecordOutcome, RegistryDump, RegistryStore, RegistryStoreExt, Result, Side, Stores, Strategy, TimeRange, aggregate,
-    async_trait, chrono, diff_params, page_of, period_label, serde_json, sort_deals, upsert_bars, validate_ticks,
+    async_trait, chrono, diff_params, page_of, period_label, serde_json, sort_deals, upsert_bars, validate_batch,
+    validate_ticks,
 };
 pub use sqdata_core::{inline, layer, obs, position, raw, registry, validate};
 

@@ -94,8 +94,11 @@ pub(crate) async fn run(ctx: &Ctx, a: Bars) -> anyhow::Result<ExitCode> {
                     Err(e) => r.errors.push((path, e.to_string())),
                 }
             }
-            r.bars += stores.bars.save_bars_batch(&good, mode).await?;
-            r.series += good.len();
+            // in groups, so each call stays well inside the stores' per-call timeouts
+            for group in good.chunks(256) {
+                r.bars += stores.bars.save_bars_batch(group, mode).await?;
+                r.series += group.len();
+            }
             out::emit(ctx.format, &r, || {
                 let mut t = format!("{} series, {} bars", r.series, r.bars);
                 for (p, e) in &r.errors {

@@ -71,10 +71,18 @@ pub(crate) fn encode(bars: &[Bar]) -> Vec<u8> {
     codec::put_ints(&mut out, bars.iter().map(|b| b.volume as i64));
     codec::put_floats(&mut out, &col(|b| b.amount));
     let body_len = (out.len() - HEADER_LEN) as u64;
-    let checksum = xxhash_rust::xxh3::xxh3_64(&out[HEADER_LEN..]);
-    write_header(&mut out[..HEADER_LEN], MAGIC_V2, 0, bars, checksum);
+    write_header(&mut out[..HEADER_LEN], MAGIC_V2, 0, bars, 0);
     out[48..56].copy_from_slice(&body_len.to_le_bytes());
+    let checksum = v2_checksum(&out[..HEADER_LEN], &out[HEADER_LEN..]);
+    out[40..48].copy_from_slice(&checksum.to_le_bytes());
     out
+}
+
+/// Version 2's checksum: the body and every header field (count, first,
+/// last, body length — version 1 tied the count to the length instead).
+pub(crate) fn v2_checksum(header: &[u8], body: &[u8]) -> u64 {
+    let fields = [&header[8..40], &header[48..HEADER_LEN]].concat();
+    xxhash_rust::xxh3::xxh3_64_with_seed(body, xxhash_rust::xxh3::xxh3_64(&fields))
 }
 
 fn write_header(h: &mut [u8], magic: &[u8; 8], record_len: u32, bars: &[Bar], checksum: u64) {
@@ -169,7 +177,8 @@ pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<Vec<Bar>> {
     let h = parse_header(path, bytes)?;
     check_len(path, &h, bytes.len() as u64)?;
     let body = &bytes[HEADER_LEN..];
-    if xxhash_rust::xxh3::xxh3_64(body) != h.checksum {
+    let sum = if h.v2 { v2_checksum(&bytes[..HEADER_LEN], body) } else { xxhash_rust::xxh3::xxh3_64(body) };
+    if sum != h.checksum {
         return Err(Error::corrupt(path.display().to_string(), "checksum mismatch"));
     }
     if h.v2 {
@@ -270,6 +279,12 @@ mod tests {
         let mut flipped = enc.clone();
         flipped[HEADER_LEN + 9] ^= 1;
         assert!(decode(p, &flipped).unwrap_err().to_string().contains("checksum"));
+        // version 2's header fields are covered too (overview trusts first/last)
+        for at in [16, 24, 32] {
+            let mut h = enc.clone();
+            h[at] ^= 1;
+            assert!(matches!(decode(p, &h).unwrap_err(), Error::Corrupt { .. }), "byte {at}");
+        }
         let e = decode(p, &enc[..enc.len() - 3]).unwrap_err().to_string();
         assert!(e.contains("truncated") && e.contains("/x/000001.SZ.bin"), "{e}");
         assert!(decode(p, &encode(&[])).unwrap().is_empty());

@@ -319,6 +319,8 @@ def _bar_columns(frames: Any):
         if "code" not in frames.columns:
             raise InvalidInput("bars: a single DataFrame needs a 'code' column (or pass {code: DataFrame})")
         inv, uniq = pd.factorize(frames["code"], sort=False)
+        if len(inv) and (inv < 0).any():
+            raise InvalidInput(f"bars[{int(np.flatnonzero(inv < 0)[0])}].code: missing")
         order = np.argsort(inv, kind="stable")
         df = frames.iloc[order]
         codes = [str(c) for c in uniq]
@@ -346,7 +348,15 @@ def _bar_columns(frames: Any):
                 raise InvalidInput(f"bars[{label}]: missing column {k!r} (have {list(map(str, f.columns))})")
             # to_numpy, not np.asarray: numpy probing a Series for its array
             # interface goes through pandas' attribute lookup (slow per frame)
-            parts[k].append(col.to_numpy())
+            arr = col.to_numpy()
+            if arr.dtype.kind == "O":
+                # Python numbers, Decimals, text: numeric first, so a
+                # fractional volume is refused as in a float column
+                try:
+                    arr = pd.to_numeric(col).to_numpy()
+                except (TypeError, ValueError) as e:
+                    raise InvalidInput(f"bars[{label}]: column {k!r} is not numeric ({e})") from None
+            parts[k].append(arr)
     unit = units[0] if units else "s"
     if len(set(units)) > 1:
         # frames with datetimes and frames with YYYYMMDD numbers: the

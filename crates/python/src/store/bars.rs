@@ -8,7 +8,7 @@ use pyo3::types::{PyBytes, PyDict};
 
 use super::Store;
 use crate::convert::{bars_columns, json_to_py, key, range, to_json};
-use crate::errors::InvalidInput;
+use crate::errors::{InvalidInput, err};
 
 pub(super) fn load_bars_columns<'py>(
     store: &Store,
@@ -195,7 +195,16 @@ pub(super) fn save_bars_columns(
     let keys = codes_.iter().map(|c| key(c, period, adjust)).collect::<PyResult<Vec<_>>>()?;
     let series =
         py.detach(|| build_series(&keys, &counts, &bufs, time_unit, volume_float)).map_err(InvalidInput::new_err)?;
-    store.run(py, |s| Box::pin(async move { s.bars.save_bars_batch(&series, mode).await }))
+    // Every series is checked before the first write; the writes go in
+    // groups so that each call stays well inside the stores' per-call timeouts.
+    sqdata::validate_batch(&series).map_err(err)?;
+    let (mut written, mut rest) = (0, series);
+    while !rest.is_empty() {
+        let tail = rest.split_off(rest.len().min(LOAD_CHUNK));
+        let group = std::mem::replace(&mut rest, tail);
+        written += store.run(py, |s| Box::pin(async move { s.bars.save_bars_batch(&group, mode).await }))?;
+    }
+    Ok(written)
 }
 
 fn build_series(
