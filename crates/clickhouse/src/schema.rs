@@ -165,19 +165,10 @@ ENGINE = MergeTree PARTITION BY toMonday(ts) ORDER BY ts{log_ttl}"
         // Then `copy_bars_v1` (below): the old table is renamed first, so a
         // process of an earlier release still writing bars fails loudly
         // instead of writing into a table about to be dropped.
-        statements: vec![format!(
-            "CREATE TABLE IF NOT EXISTS {{db}}.bars2 (
-    code {lc}, period {lc}, adjust {lc}, version {ver}, datetime {time},
-    close {close}, open_d {diff}, high_d {diff}, low_d {diff}, volume {volume}, amount {amount}
-) ENGINE = ReplacingMergeTree
-PARTITION BY toYear(datetime)
-ORDER BY (code, period, adjust, version, datetime)",
-            ver = t.version,
-            time = t.time,
-            close = t.price,
-            diff = t.diff,
-            volume = t.volume,
-            amount = t.amount,
+        statements: vec![bars_table(
+            &t,
+            "bars2",
+            &format!("close {p}, open_d {d}, high_d {d}, low_d {d}", p = t.price, d = t.diff),
         )],
     }]
 }
@@ -220,17 +211,21 @@ async fn copy_bars_v1(inner: &Inner, db: &str) -> Result<()> {
 
 /// Migration 1's bar table (open, high, low, close each a scaled price).
 fn bars_v1(t: &Types) -> String {
+    bars_table(t, "bars", &format!("open {p}, high {p}, low {p}, close {p}", p = t.price))
+}
+
+/// A bar table: the series key, version and time, then `prices`, volume and amount.
+fn bars_table(t: &Types, name: &str, prices: &str) -> String {
     format!(
-        "CREATE TABLE IF NOT EXISTS {{db}}.bars (
+        "CREATE TABLE IF NOT EXISTS {{db}}.{name} (
     code {lc}, period {lc}, adjust {lc}, version {ver}, datetime {time},
-    open {price}, high {price}, low {price}, close {price}, volume {volume}, amount {amount}
+    {prices}, volume {volume}, amount {amount}
 ) ENGINE = ReplacingMergeTree
 PARTITION BY toYear(datetime)
 ORDER BY (code, period, adjust, version, datetime)",
         lc = t.lc,
         ver = t.version,
         time = t.time,
-        price = t.price,
         volume = t.volume,
         amount = t.amount,
     )

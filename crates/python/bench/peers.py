@@ -74,15 +74,11 @@ def _fmt(v, unit):
 
 
 def _p50(fn, n, warm=1):
-    for _ in range(warm):
-        fn()
-    out = []
-    for _ in range(n):
-        t = time.perf_counter_ns()
-        fn()
-        out.append((time.perf_counter_ns() - t) / 1e3)
-    out.sort()
-    return out[len(out) // 2], out[min(len(out) - 1, int(round((len(out) - 1) * 0.95)))]
+    """(P50, P95) in µs, by bench.py's `measure`."""
+    from bench import measure
+
+    m = measure(fn, n, warm)
+    return m["p50_us"], m["p95_us"]
 
 
 def run(a, work, frames, kdir, snap, np, pd):

@@ -4,7 +4,7 @@
 
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList};
+use pyo3::types::{PyDict, PyList};
 use sqdata::{BarKey, BookId, Code, TimeRange};
 
 use crate::errors::{SqdataError, err};
@@ -53,35 +53,6 @@ pub(crate) fn json_to_py<'py>(py: Python<'py>, v: &serde_json::Value) -> PyResul
 
 pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> PyResult<serde_json::Value> {
     serde_json::to_value(v).map_err(|e| SqdataError::new_err(e.to_string()))
-}
-
-/// The bars of many series as little-endian column buffers, written straight
-/// into the Python bytes objects (no intermediate copy: the whole market is
-/// ~150 MB of columns).
-pub(crate) fn bars_columns<'py>(py: Python<'py>, series: &[sqdata::BarSeries]) -> PyResult<Bound<'py, PyDict>> {
-    let n: usize = series.iter().map(|s| s.bars.len()).sum();
-    let column = |get: &dyn Fn(&sqdata::Bar) -> [u8; 8]| {
-        PyBytes::new_with(py, n * 8, |buf: &mut [u8]| {
-            let mut words = buf.chunks_exact_mut(8);
-            for b in series.iter().flat_map(|s| &s.bars) {
-                if let Some(w) = words.next() {
-                    w.copy_from_slice(&get(b));
-                }
-            }
-            Ok(())
-        })
-    };
-    let d = PyDict::new(py);
-    d.set_item("codes", series.iter().map(|s| s.key.code.to_string()).collect::<Vec<_>>())?;
-    d.set_item("counts", series.iter().map(|s| s.bars.len()).collect::<Vec<_>>())?;
-    d.set_item("datetime", column(&|b| b.datetime.and_utc().timestamp_nanos_opt().unwrap_or(i64::MIN).to_le_bytes())?)?;
-    d.set_item("open", column(&|b| b.open.to_le_bytes())?)?;
-    d.set_item("high", column(&|b| b.high.to_le_bytes())?)?;
-    d.set_item("low", column(&|b| b.low.to_le_bytes())?)?;
-    d.set_item("close", column(&|b| b.close.to_le_bytes())?)?;
-    d.set_item("volume", column(&|b| b.volume.to_le_bytes())?)?;
-    d.set_item("amount", column(&|b| b.amount.to_le_bytes())?)?;
-    Ok(d)
 }
 
 pub(crate) fn key(code: &str, period: &str, adjust: &str) -> PyResult<BarKey> {

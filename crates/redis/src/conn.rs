@@ -100,6 +100,13 @@ impl Lua {
         let sha = redis::Script::new(&code).get_hash().to_owned();
         Lua { code, sha }
     }
+
+    /// `EVALSHA sha` (or `EVAL code`) with its keys and arguments.
+    fn cmd(&self, by_sha: bool, keys: &[String], args: &[String]) -> Cmd {
+        let mut c = if by_sha { redis::cmd("EVALSHA") } else { redis::cmd("EVAL") };
+        c.arg(if by_sha { self.sha.as_str() } else { self.code.as_str() }).arg(keys.len()).arg(keys).arg(args);
+        c
+    }
 }
 
 impl Redis {
@@ -296,11 +303,7 @@ impl Redis {
         keys: &[String],
         args: &[String],
     ) -> Result<T> {
-        let by_sha = |sha: bool| {
-            let mut c = if sha { redis::cmd("EVALSHA") } else { redis::cmd("EVAL") };
-            c.arg(if sha { lua.sha.as_str() } else { lua.code.as_str() }).arg(keys.len()).arg(keys).arg(args);
-            c
-        };
+        let by_sha = |sha: bool| lua.cmd(sha, keys, args);
         let mut retried = false;
         loop {
             let pooled = self.blocking.lock().pop();
@@ -366,8 +369,7 @@ impl Redis {
         write: bool,
         by_sha: bool,
     ) -> Result<T> {
-        let mut c = if by_sha { redis::cmd("EVALSHA") } else { redis::cmd("EVAL") };
-        c.arg(if by_sha { lua.sha.as_str() } else { lua.code.as_str() }).arg(keys.len()).arg(keys).arg(args);
+        let c = lua.cmd(by_sha, keys, args);
         if !(write && self.waits()) {
             return self.cmd(op, &c).await;
         }

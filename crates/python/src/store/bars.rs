@@ -7,8 +7,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
 use super::Store;
-use crate::convert::{bars_columns, json_to_py, key, range, to_json};
-use crate::errors::{InvalidInput, err};
+use crate::convert::{json_to_py, key, range, to_json};
+use crate::errors::InvalidInput;
 
 pub(super) fn load_bars_columns<'py>(
     store: &Store,
@@ -21,13 +21,9 @@ pub(super) fn load_bars_columns<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let keys = codes_.iter().map(|c| key(c, period, adjust)).collect::<PyResult<Vec<_>>>()?;
     let r = range(start, end)?;
-    if keys.len() <= LOAD_CHUNK {
-        let series = store.run(py, |s| Box::pin(async move { s.bars.load_bars_batch(&keys, r).await }))?;
-        return bars_columns(py, &series);
-    }
-    // The whole market: loaded a chunk of codes at a time into the columns,
-    // each chunk's bars dropped once copied; the columns become Python bytes
-    // one at a time. Peak: the columns plus one column, not every bar twice.
+    // Loaded a chunk of codes at a time into the columns, each chunk's bars
+    // dropped once copied; the columns become Python bytes one at a time.
+    // Peak for the whole market: the columns plus one column, not every bar twice.
     let mut cols = Columns::default();
     for (i, chunk) in keys.chunks(LOAD_CHUNK).enumerate() {
         let chunk = chunk.to_vec();
@@ -195,9 +191,13 @@ pub(super) fn save_bars_columns(
     let keys = codes_.iter().map(|c| key(c, period, adjust)).collect::<PyResult<Vec<_>>>()?;
     let series =
         py.detach(|| build_series(&keys, &counts, &bufs, time_unit, volume_float)).map_err(InvalidInput::new_err)?;
-    // Every series is checked before the first write; the writes go in
-    // groups so that each call stays well inside the stores' per-call timeouts.
-    sqdata::validate_batch(&series).map_err(err)?;
+    // Every series was checked by `build_series` before the first write; a
+    // code twice would land in two groups, so it is refused here. The writes
+    // go in groups so that each call stays well inside the stores' per-call timeouts.
+    let mut seen = std::collections::HashSet::with_capacity(keys.len());
+    if let Some((i, k)) = keys.iter().enumerate().find(|(_, k)| !seen.insert(**k)) {
+        return Err(InvalidInput::new_err(format!("bars[{i}]: {} given twice", k.code)));
+    }
     let (mut written, mut rest) = (0, series);
     while !rest.is_empty() {
         let tail = rest.split_off(rest.len().min(LOAD_CHUNK));
